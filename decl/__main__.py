@@ -1,0 +1,3 @@
+from decl.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""How decl reaches a host: the local machine (subprocess) or SSH (paramiko)."""

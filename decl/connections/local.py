@@ -1,0 +1,97 @@
+"""The local host: subprocess with argv lists, LANG=C, timeouts, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+
+from decl.connections.base import CommandResult, CommandTimeout, Connection
+
+
+class LocalConnection(Connection):
+    """Runs on this machine."""
+
+    is_local = True
+
+    def __init__(self, host: str = "local", shell: str = "posix") -> None:
+        self.host = host
+        self.shell = shell
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        """Run argv directly (no shell) with LANG=C unless the caller overrides it."""
+        full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
+        try:
+            done = subprocess.run(
+                list(argv), input=input, capture_output=True, timeout=timeout, env=full_env,
+                cwd=cwd, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise CommandTimeout(f"{argv[0]} did not finish within {timeout} s and was killed") \
+                from None
+        except FileNotFoundError:
+            return CommandResult(tuple(argv), 127, b"", f"{argv[0]}: command not found".encode())
+        return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr)
+
+    def read_file(self, path: str) -> bytes:
+        """Read a file."""
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
+        """Write atomically: temp file beside the target, fsync, rename."""
+        write_atomic(path, data, mode)
+
+    def exists(self, path: str) -> bool:
+        """os.path.lexists."""
+        return os.path.lexists(path)
+
+    def makedirs(self, path: str) -> None:
+        """os.makedirs(exist_ok=True)."""
+        os.makedirs(path, exist_ok=True)
+
+    def remove(self, path: str) -> None:
+        """Remove a file or an empty directory; absent is fine."""
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+    def expand_user(self, path: str) -> str:
+        """os.path.expanduser."""
+        return os.path.expanduser(path)
+
+    def which(self, program: str) -> str | None:
+        """shutil.which."""
+        return shutil.which(program)
+
+
+def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".decl-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

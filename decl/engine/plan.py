@@ -1,0 +1,181 @@
+"""The plan as immutable data: actions, changes with causes, field diffs, JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from decl.engine.resource import Desired, Observed, secret_digest
+
+FORMAT_VERSION = 1
+SENSITIVE = "(sensitive)"
+
+
+class Action(str, Enum):
+    """What the executor will do to one resource; the glyph is how people see it."""
+
+    NOOP = "noop"
+    CREATE = "create"
+    UPDATE = "update"
+    UPDATE_RESTART = "update_restart"
+    REPLACE = "replace"
+    DELETE = "delete"
+    START = "start"
+    STOP = "stop"
+    ADOPT = "adopt"
+    CONFLICT = "conflict"
+
+    @property
+    def glyph(self) -> str:
+        """Terraform-style marker."""
+        return {
+            "noop": " ", "create": "+", "update": "~", "update_restart": "~",
+            "replace": "-/+", "delete": "-", "start": ">", "stop": "#", "adopt": "<=",
+            "conflict": "!",
+        }[self.value]
+
+    @property
+    def label(self) -> str:
+        """Words used in the plan's text."""
+        return {
+            "noop": "unchanged", "create": "will be created", "update": "will be updated in place",
+            "update_restart": "will be updated with a restart", "replace": "must be replaced",
+            "delete": "will be deleted", "start": "will be started", "stop": "will be stopped",
+            "adopt": "will be adopted", "conflict": "is in conflict",
+        }[self.value]
+
+    @property
+    def is_change(self) -> bool:
+        """Whether apply has work to do for it."""
+        return self not in (Action.NOOP, Action.CONFLICT)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field's before and after; sensitive values never leave as plain text."""
+
+    path: str
+    before: Any
+    after: Any
+    policy: str
+    sensitive: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: secrets show as `(sensitive)` with a digest to tell that they changed."""
+        if self.sensitive:
+            return {
+                "path": self.path, "policy": self.policy, "sensitive": True,
+                "before": None if self.before is None else SENSITIVE,
+                "after": None if self.after is None else SENSITIVE,
+                "before_digest": None if self.before is None else secret_digest(self.before),
+                "after_digest": None if self.after is None else secret_digest(self.after),
+            }
+        return {"path": self.path, "before": self.before, "after": self.after,
+                "policy": self.policy, "sensitive": False}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource's planned action, with its cause in words."""
+
+    address: str
+    kind: str
+    name: str
+    provider: str
+    host: str
+    action: Action
+    cause: str
+    fields: tuple[FieldChange, ...] = ()
+    origin: str | None = None  # "manifest" | "drift" | None
+    target_state: str | None = None
+    destroys_data: str | None = None
+    depends_on: tuple[str, ...] = ()
+    orphan: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Stable JSON form of the change."""
+        return {
+            "address": self.address, "kind": self.kind, "name": self.name,
+            "provider": self.provider, "host": self.host, "action": self.action.value,
+            "cause": self.cause, "origin": self.origin, "target_state": self.target_state,
+            "destroys_data": self.destroys_data, "depends_on": list(self.depends_on),
+            "orphan": self.orphan, "fields": [f.to_json() for f in self.fields],
+        }
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A resource that cannot be planned: an error, or a provider/host that is unavailable."""
+
+    address: str
+    message: str
+    host: str | None = None
+    provider: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"address": self.address, "message": self.message, "host": self.host,
+                "provider": self.provider}
+
+
+@dataclass
+class Plan:
+    """Everything apply will do, and everything it will not do and why."""
+
+    project: str
+    changes: list[Change] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    unavailable: list[Problem] = field(default_factory=list)
+    orphans: list[Change] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
+    manifest_fingerprint: str = ""
+    observed_fingerprints: dict[str, str] = field(default_factory=dict)
+    desired: dict[str, Desired] = field(default_factory=dict, repr=False)
+    observed: dict[str, Observed] = field(default_factory=dict, repr=False)
+
+    @property
+    def actionable(self) -> list[Change]:
+        """Changes apply will carry out, in plan order."""
+        return [change for change in self.changes if change.action.is_change]
+
+    @property
+    def conflicts(self) -> list[Change]:
+        """Changes blocked by objects decl does not own."""
+        return [change for change in self.changes if change.action is Action.CONFLICT]
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether apply would do anything (or fail on a conflict or error)."""
+        return bool(self.actionable or self.conflicts or self.errors)
+
+    def counts(self) -> dict[str, int]:
+        """How many changes of each kind, for the summary line."""
+        counts = {"add": 0, "change": 0, "destroy": 0, "conflict": len(self.conflicts)}
+        for change in self.actionable:
+            if change.action is Action.CREATE:
+                counts["add"] += 1
+            elif change.action is Action.DELETE:
+                counts["destroy"] += 1
+            elif change.action is Action.REPLACE:
+                counts["add"] += 1
+                counts["destroy"] += 1
+            else:
+                counts["change"] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented, stable JSON document (`format_version` 1)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "project": self.project,
+            "changes": [c.to_json() for c in self.changes if c.action is not Action.NOOP],
+            "unchanged": [c.address for c in self.changes if c.action is Action.NOOP],
+            "orphans": [c.to_json() for c in self.orphans],
+            "errors": [p.to_json() for p in self.errors],
+            "unavailable": [p.to_json() for p in self.unavailable],
+            "notes": [p.to_json() for p in self.notes],
+            "summary": self.counts(),
+            "manifest_fingerprint": self.manifest_fingerprint,
+            "observed_fingerprints": dict(sorted(self.observed_fingerprints.items())),
+        }

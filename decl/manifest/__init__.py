@@ -1,0 +1,1 @@
+"""Reading, templating and validating the manifest (no I/O beyond reading files)."""

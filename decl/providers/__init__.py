@@ -1,0 +1,1 @@
+"""Provider plugins, one per backend, found through the `decl.providers` entry points."""
