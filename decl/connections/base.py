@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from decl.errors import ProviderError
 
@@ -52,6 +53,8 @@ class Connection(abc.ABC):
     host: str = "local"
     shell: str = "posix"
     is_local: bool = True
+    # The manifest's Host model for this host (None for `local` when not declared).
+    config: Any = None
 
     @abc.abstractmethod
     def run(

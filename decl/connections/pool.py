@@ -41,7 +41,9 @@ class ConnectionPool:
         config = self.hosts.get(host)
         if host == "local":
             shell = getattr(config, "shell", "posix") if config is not None else "posix"
-            return LocalConnection("local", shell)
+            connection = LocalConnection("local", shell)
+            connection.config = config
+            return connection
         try:
             from decl.connections.ssh import SshConnection
         except ImportError as exc:  # pragma: no cover - ssh module ships with decl
