@@ -92,6 +92,7 @@ class Change:
     destroys_data: str | None = None
     depends_on: tuple[str, ...] = ()
     orphan: bool = False
+    project: str = ""  # the manifest's project: what marks written by apply() must carry
 
     def to_json(self) -> dict[str, Any]:
         """Stable JSON form of the change."""
@@ -100,7 +101,8 @@ class Change:
             "provider": self.provider, "host": self.host, "action": self.action.value,
             "cause": self.cause, "origin": self.origin, "target_state": self.target_state,
             "destroys_data": self.destroys_data, "depends_on": list(self.depends_on),
-            "orphan": self.orphan, "fields": [f.to_json() for f in self.fields],
+            "orphan": self.orphan, "project": self.project,
+            "fields": [f.to_json() for f in self.fields],
         }
 
 

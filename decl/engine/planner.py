@@ -157,7 +157,7 @@ def _plan_one(
     """The change for one resource, and a plan error if the change is forbidden."""
     base = dict(
         address=item.address, kind=item.kind, name=item.name, provider=item.provider,
-        host=item.host, depends_on=tuple(sorted(item.depends_on)),
+        host=item.host, depends_on=tuple(sorted(item.depends_on)), project=project,
     )
     wanted_state = "absent" if options.destroy else item.state
     if wanted_state == "absent":
@@ -258,6 +258,7 @@ def _plan_orphans(
             cause="no longer in the manifest" + ("" if options.prune else
                                                   " (decl apply --prune deletes it)"),
             destroys_data=kind_traits.destroys_data, orphan=True, target_state="absent",
+            project=project,
         )
         result.orphans.append(orphan)
         result.observed[observed.address] = observed

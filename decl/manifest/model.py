@@ -295,7 +295,10 @@ class DockerVolume(Resource):
 class WslSource(Strict):
     """Where a WSL distro comes from: a named distribution or a root file system tarball."""
 
-    distribution: str | None = Field(None, description="Name from `wsl --list --online`.")
+    distribution: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        description="Name from `wsl --list --online`.",
+    )
     tarball: str | None = Field(None, description="Path of a rootfs tarball on the Windows host.")
 
     @model_validator(mode="after")
@@ -325,13 +328,25 @@ class Wsl(Resource):
     location: str | None = Field(None, description="Install folder on the Windows host.")
     version: Literal[1, 2] = Field(2, description="WSL version 1 or 2.")
     default: bool = Field(False, description="Make this the default distro.")
-    user: str | None = Field(None, description="Default user, written to /etc/wsl.conf.")
+    user: str | None = Field(
+        None, pattern=r"^[a-z_][a-z0-9_.-]{0,31}$",
+        description="Default user, written to /etc/wsl.conf (the user must exist in the distro).",
+    )
     state: Literal["running", "stopped", "absent"] = Field("stopped", description="Run state.")
 
     @field_validator("location")
     @classmethod
     def _windows_location(cls, value: str | None) -> str | None:
         return None if value is None else check_windows_path(value)
+
+    @model_validator(mode="after")
+    def _import_needs_location(self) -> Wsl:
+        if self.source.tarball is not None and self.location is None:
+            raise ValueError("a distro imported from `source.tarball` needs `location` "
+                             "(the folder on the Windows host that will hold its disk)")
+        if self.lifecycle.backup_dir is not None:
+            check_windows_path(self.lifecycle.backup_dir)
+        return self
 
 
 class Venv(Resource):

@@ -63,15 +63,22 @@ class Renderer:
     """Renders strings that contain Jinja markup; tracks which values used secrets."""
 
     def __init__(self, variables: dict[str, Any], secrets: SecretStore) -> None:
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
-
         self.secrets = secrets
         self.sensitive_paths: set[Path] = set()
         self._used_secret = False
-        self._env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-        self._env.globals.update(env=self._env_function, secret=self._secret_function)
+        self._jinja: Any = None
         self.variables = variables
+
+    @property
+    def _env(self) -> Any:
+        """The sandboxed Jinja environment, made on first use (jinja2 is slow to import)."""
+        if self._jinja is None:
+            from jinja2 import StrictUndefined
+            from jinja2.sandbox import SandboxedEnvironment
+
+            self._jinja = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+            self._jinja.globals.update(env=self._env_function, secret=self._secret_function)
+        return self._jinja
 
     def _env_function(self, name: str, default: Any = NO_DEFAULT) -> Any:
         if name in os.environ:

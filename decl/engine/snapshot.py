@@ -1,0 +1,83 @@
+"""Discover everything the manifest touches, in parallel per (provider, host)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections import defaultdict
+from collections.abc import Iterable
+
+from decl.connections.pool import ConnectionPool
+from decl.engine.resource import Desired, Observed, Snapshot
+from decl.errors import ConnectionFailed, DeclError
+from decl.providers.registry import ProviderLoadError, Registry
+
+
+def take_snapshot(
+    project: str,
+    desired: Iterable[Desired],
+    registry: Registry,
+    pool: ConnectionPool,
+    *,
+    extra_groups: Iterable[tuple[str, str]] = (),
+    unavailable: dict[tuple[str, str], str] | None = None,
+    workers: int = 8,
+) -> Snapshot:
+    """One discovery pass per (provider, host), run in parallel; failures are per group."""
+    groups: dict[tuple[str, str], list[Desired]] = defaultdict(list)
+    for item in desired:
+        groups[(item.provider, item.host)].append(item)
+    for group in extra_groups:
+        groups.setdefault(group, [])
+    blocked = dict(unavailable or {})
+    todo = {key: items for key, items in groups.items() if key not in blocked}
+
+    observed: list[Observed] = []
+    problems: dict[str, str] = {}
+    if todo:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool_:
+            futures = {
+                pool_.submit(discover_group, project, provider, host, items, registry, pool):
+                (provider, host)
+                for (provider, host), items in todo.items()
+            }
+            for future in concurrent.futures.as_completed(futures):
+                key = futures[future]
+                found, found_problems, reason = future.result()
+                if reason is not None:
+                    if todo[key]:
+                        blocked[key] = reason
+                    continue
+                observed.extend(found)
+                problems.update(found_problems)
+    observed.sort(key=lambda o: (o.address, o.host))
+    return Snapshot(observed=tuple(observed), unavailable=blocked, problems=problems)
+
+
+def discover_group(
+    project: str,
+    provider_name: str,
+    host: str,
+    items: list[Desired],
+    registry: Registry,
+    pool: ConnectionPool,
+) -> tuple[list[Observed], dict[str, str], str | None]:
+    """Discovery on one host by one provider: (observed, problems, unavailable reason)."""
+    try:
+        provider = registry.get(provider_name)
+    except ProviderLoadError as exc:
+        return [], {}, str(exc)
+    try:
+        conn = pool.get(host)
+    except ConnectionFailed as exc:
+        return [], {}, str(exc)
+    try:
+        availability = provider.check(conn)
+        if not availability.available:
+            detail = f": {availability.detail}" if availability.detail else ""
+            return [], {}, f"provider {provider_name} is not usable on host {host}{detail}"
+        found = provider.discover(conn, project, items)
+    except ConnectionFailed as exc:
+        return [], {}, str(exc)
+    except DeclError as exc:
+        return [], {}, f"discovery by {provider_name} on host {host} failed: {exc}"
+    return found.observed, found.problems, None

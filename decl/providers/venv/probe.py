@@ -1,0 +1,121 @@
+"""The discovery script run on a host, once per host, by its own Python.
+
+It reads, for every venv path asked about and every path in the project's index on that
+host: pyvenv.cfg, decl's mark file, and the installed distributions' metadata (name,
+version, Requires-Dist) straight from site-packages, without starting pip. It prints one
+JSON document. Input (JSON on stdin): {"paths": [...], "index": "path of the index file"}.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+MARK_FILE = "decl.json"
+
+SCRIPT = r'''
+import glob, json, os, platform, sys
+req = json.load(sys.stdin)
+
+def cfg_of(path):
+    out = {}
+    try:
+        with open(os.path.join(path, "pyvenv.cfg"), encoding="utf-8") as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    out[k.strip()] = v.strip()
+    except OSError:
+        return None
+    return out
+
+def headers(text):
+    name = version = None
+    requires = []
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+        elif line.startswith("Requires-Dist:"):
+            requires.append(line[14:].strip())
+    return name, version, requires
+
+def dists(path):
+    found = []
+    pattern = [os.path.join(path, "lib", "python*", "site-packages"),
+               os.path.join(path, "Lib", "site-packages")]
+    for sp in [p for pat in pattern for p in glob.glob(pat)]:
+        for info in sorted(glob.glob(os.path.join(sp, "*.dist-info"))):
+            try:
+                with open(os.path.join(info, "METADATA"), encoding="utf-8", errors="replace") as f:
+                    name, version, requires = headers(f.read())
+            except OSError:
+                continue
+            if name:
+                found.append({"name": name, "version": version, "requires": requires})
+        for info in sorted(glob.glob(os.path.join(sp, "*.egg-info"))):
+            meta = os.path.join(info, "PKG-INFO") if os.path.isdir(info) else info
+            try:
+                with open(meta, encoding="utf-8", errors="replace") as f:
+                    name, version, _ = headers(f.read())
+            except OSError:
+                continue
+            if name:
+                found.append({"name": name, "version": version, "requires": []})
+    return found
+
+def probe(raw):
+    path = os.path.abspath(os.path.expanduser(raw))
+    item = {"path": raw, "expanded": path, "exists": os.path.lexists(path), "is_dir": os.path.isdir(path)}
+    cfg = cfg_of(path)
+    item["cfg"] = cfg
+    if item["is_dir"]:
+        try:
+            item["entries"] = len(os.listdir(path))
+        except OSError:
+            item["entries"] = None
+    try:
+        with open(os.path.join(path, "decl.json"), encoding="utf-8") as f:
+            item["marks"] = json.load(f)
+    except (OSError, ValueError):
+        item["marks"] = None
+    if cfg is not None:
+        item["dists"] = dists(path)
+        exe = None
+        for cand in ("bin/python", "Scripts/python.exe"):
+            if os.path.exists(os.path.join(path, cand)):
+                exe = os.path.join(path, cand)
+        item["python"] = exe
+    return item
+
+index = []
+index_file = os.path.expanduser(req.get("index") or "")
+if index_file and os.path.exists(index_file):
+    try:
+        with open(index_file, encoding="utf-8") as f:
+            index = json.load(f).get("venvs", [])
+    except (OSError, ValueError):
+        index = []
+paths = list(dict.fromkeys(list(req.get("paths", [])) + [e["path"] for e in index]))
+interpreters = {}
+for want in req.get("interpreters", []):
+    real = os.path.realpath(os.path.expanduser(want)) if os.sep in want else None
+    interpreters[want] = real
+env = {"platform_system": platform.system(), "sys_platform": sys.platform,
+       "platform_machine": platform.machine(), "os_name": os.name,
+       "implementation_name": sys.implementation.name,
+       "platform_python_implementation": platform.python_implementation()}
+json.dump({"venvs": [probe(p) for p in paths], "index": index, "env": env,
+           "home": os.path.expanduser("~"), "interpreters": interpreters}, sys.stdout)
+'''
+
+
+def run_locally(request: dict) -> dict:  # pragma: no cover - debugging aid
+    """Run the script with this interpreter (handy when debugging)."""
+    done = subprocess.run([sys.executable, "-c", SCRIPT], input=json.dumps(request).encode(),
+                          capture_output=True, check=True)
+    return json.loads(done.stdout)

@@ -1,0 +1,1 @@
+"""Rendering plans and results: text for people, JSON for programs."""

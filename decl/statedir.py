@@ -1,0 +1,121 @@
+"""The user's state directory: the per-project lock, the journal, what a project touched."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+from collections.abc import Iterable
+from typing import IO, Any
+
+from decl.connections.local import write_atomic
+from decl.errors import LockHeldError
+
+
+def state_dir() -> str:
+    """$DECL_STATE_DIR, else $XDG_STATE_HOME/decl, else ~/.local/state/decl."""
+    explicit = os.environ.get("DECL_STATE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                            "state")
+    return os.path.join(base, "decl")
+
+
+def now() -> str:
+    """UTC time stamp, ISO 8601."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class ProjectLock:
+    """One apply per project at a time: an OS file lock the kernel drops if we crash."""
+
+    def __init__(self, project: str, command: str) -> None:
+        self.path = os.path.join(state_dir(), "locks", f"{project}.lock")
+        self.project = project
+        self.command = command
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise LockHeldError naming its holder."""
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            try:
+                info = json.loads(holder)
+                who = (f"pid {info['pid']} on {info['host']} since {info['started']} "
+                       f"({info['command']})")
+            except (ValueError, KeyError):
+                who = "another process"
+            raise LockHeldError(
+                f"project {self.project} is locked by {who}; wait for it to finish "
+                f"(lock file {self.path})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": now(), "command": self.command}))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self._handle is not None:
+            self._handle.seek(0)
+            self._handle.truncate()
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> ProjectLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Journal:
+    """JSON lines of every intent and outcome; secrets scrubbed before writing."""
+
+    def __init__(self, project: str, run_id: str, scrub: Any = None) -> None:
+        self.path = os.path.join(state_dir(), "journal", f"{project}.jsonl")
+        self.run_id = run_id
+        self.scrub = scrub or (lambda text: text)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+
+    def write(self, event: str, **fields: Any) -> None:
+        """Append one record."""
+        record = {"time": now(), "run": self.run_id, "event": event, **fields}
+        line = self.scrub(json.dumps(record, default=str, sort_keys=True))
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def touched_path(project: str) -> str:
+    """Where the (provider, host) pairs a project has used are recorded."""
+    return os.path.join(state_dir(), "projects", f"{project}.json")
+
+
+def read_touched(project: str) -> set[tuple[str, str]]:
+    """(provider, host) pairs this project created objects with before (to find orphans)."""
+    try:
+        with open(touched_path(project), encoding="utf-8") as handle:
+            data = json.load(handle)
+        return {(str(p), str(h)) for p, h in data.get("groups", [])}
+    except (OSError, ValueError):
+        return set()
+
+
+def record_touched(project: str, groups: Iterable[tuple[str, str]]) -> None:
+    """Remember more (provider, host) pairs for this project."""
+    known = read_touched(project) | set(groups)
+    payload = json.dumps({"groups": sorted(known)}, indent=1).encode()
+    write_atomic(touched_path(project), payload)
