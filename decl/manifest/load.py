@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from decl.errors import ManifestError
+from decl.errors import ManifestError, SourceLocation
 from decl.manifest.model import (
     KIND_OF_SECTION,
     NAME_PATTERN,
@@ -157,8 +157,10 @@ def load_document(
     return loaded
 
 
-def _error(document: SourceDocument, path: Path, message: str, *, key: bool = False) -> ManifestError:
-    location = document.location(path, key=key)
+def _error(
+    document: SourceDocument, path: Path, message: str, *, key: bool = False
+) -> ManifestError:
+    location = document.location(path, key=key) or SourceLocation(document.file, 1, 1)
     where = " -> ".join(str(part) for part in path) if path else None
     return ManifestError(message, location, document.snippet(location), where)
 
@@ -214,6 +216,9 @@ def _validation_error(document: SourceDocument, data: Any, exc: ValidationError)
         key = True
     elif kind == "missing":
         message = f"missing required field {leftover!r}" if leftover else "missing required field"
+    elif kind == "string_pattern_mismatch" and path == ("project",):
+        message = (f"invalid project name {_value_at(data, path)!r}: use lowercase letters, "
+                   "digits and '-', starting with a letter or digit, at most 63 characters")
     elif kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")
     elif kind == "literal_error" or kind.endswith("_type") or kind.endswith("_parsing"):

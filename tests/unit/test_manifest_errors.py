@@ -1,0 +1,104 @@
+"""Every kind of bad input gets one message with file, line, column and a snippet, exit 1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CASES = [
+    ("yaml_syntax", "version: 1\nproject: x\nvenvs:\n  a: {path: [1\n",
+     "{f}:5:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"),
+    ("duplicate_key", "version: 1\nproject: x\nproject: y\n",
+     '{f}:3:1: duplicate key "project" with value "y" (original value: "x")'),
+    ("unknown_field", "version: 1\nproject: x\nvenvs:\n  a:\n    path: /tmp/a\n    pakages: [x]\n",
+     "{f}:6:5: unknown field 'pakages'; did you mean 'packages'? (in venvs -> a -> pakages)"),
+    ("wrong_type", "version: 1\nproject: x\nvms:\n  a:\n    cpus: many\n",
+     "{f}:5:11: Input should be a valid integer, unable to parse string as an integer, "
+     "got 'many' (in vms -> a -> cpus)"),
+    ("bad_size", "version: 1\nproject: x\nvms:\n  a:\n    memory: 2 gigs\n",
+     "{f}:5:13: invalid size '2 gigs': use a number with a unit such as 512MiB, 2GiB or 20G "
+     "(in vms -> a -> memory)"),
+    ("undefined_variable", 'version: 1\nproject: x\nvenvs:\n  a:\n    path: "{{ root }}/a"\n',
+     "{f}:5:11: undefined variable: 'root' is undefined (in venvs -> a -> path)"),
+    ("template_syntax", 'version: 1\nproject: x\nvenvs:\n  a:\n    path: "{{ root "\n',
+     "{f}:5:11: template error: unexpected end of template, expected 'end of print "
+     "statement'. (in venvs -> a -> path)"),
+    ("unknown_provider", "version: 1\nproject: x\nvms:\n  a:\n    provider: hyperkit\n",
+     "{f}:5:15: Input should be 'libvirt', 'qemu', 'virtualbox', 'vmware', 'hyperv', "
+     "'parallels', 'utm', 'xen' or 'esxi', got 'hyperkit' (in vms -> a -> provider)"),
+    ("depends_on_missing",
+     "version: 1\nproject: x\nvenvs:\n  a:\n    path: /tmp/a\n    depends_on: [venv.b]\n",
+     "{f}:6:18: depends_on names 'venv.b', which is not in the manifest; did you mean "
+     "'venv.a'? (in venvs -> a -> depends_on -> 0)"),
+    ("dependency_cycle",
+     "version: 1\nproject: x\nvenvs:\n  a:\n    path: /tmp/a\n    depends_on: [venv.b]\n"
+     "  b:\n    path: /tmp/b\n    depends_on: [venv.a]\n",
+     "{f}:6:17: dependency cycle: venv.a -> venv.b -> venv.a (in venvs -> a -> depends_on)"),
+    ("invalid_project", "version: 1\nproject: My_Lab\n",
+     "{f}:2:10: invalid project name 'My_Lab': use lowercase letters, digits and '-', "
+     "starting with a letter or digit, at most 63 characters (in project)"),
+    ("invalid_resource_name", 'version: 1\nproject: x\nvenvs:\n  "bad name":\n    path: /tmp/a\n',
+     "{f}:4:3: invalid name 'bad name': use letters, digits, '-', '_' or '.', starting with "
+     "a letter or digit, at most 63 characters (in venvs -> bad name)"),
+    ("empty_file", "# nothing here\n",
+     "{f}:1:1: the manifest is empty: write at least `version: 1` and `project: NAME`"),
+    ("wrong_version", "version: 2\nproject: x\n",
+     "{f}:1:10: Input should be 1, got 2 (in version)"),
+    ("missing_field", 'version: 1\nproject: x\ncontainers:\n  web: {ports: ["80"]}\n',
+     "{f}:4:8: missing required field 'image' (in containers -> web)"),
+    ("missing_secret",
+     "version: 1\nproject: x\ncontainers:\n  web:\n    image: busybox\n"
+     "    env: {A: \"{{ secret('DECL_TEST_NOPE') }}\"}\n",
+     "{f}:6:14: secret 'DECL_TEST_NOPE' is not set: export DECL_TEST_NOPE=... or pass "
+     "--secret-file (in containers -> web -> env -> A)"),
+    ("unknown_host", "version: 1\nproject: x\nvenvs:\n  a: {path: /tmp/a, host: nas}\n",
+     "{f}:4:27: unknown host 'nas' (hosts: local) (in venvs -> a -> host)"),
+    ("windows_path",
+     'version: 1\nproject: x\nwsl:\n  d: {source: {distribution: Ubuntu}, location: "WSL/dev"}\n',
+     "{f}:4:49: 'WSL/dev' is not an absolute Windows path (C:\\dir\\... or \\\\server\\share"
+     "\\...) (in wsl -> d -> location)"),
+    ("not_a_mapping", "- a\n- b\n",
+     "{f}:1:1: the manifest must be a mapping with `version` and `project`"),
+]
+
+
+def run_validate(path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "decl", "validate", "-f", path],
+                          capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_manifest_gets_one_clear_message(tmp_path, name, text, expected):
+    manifest = tmp_path / f"{name}.yaml"
+    manifest.write_text(text)
+    done = run_validate(str(manifest))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    first = done.stderr.splitlines()[0]
+    assert first == "error: " + expected.format(f=manifest)
+    assert "Traceback" not in done.stderr
+
+
+def test_snippet_points_at_the_column(tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nproject: x\nvms:\n  a:\n    cpus: many\n")
+    lines = run_validate(str(manifest)).stderr.splitlines()
+    assert lines[1] == "   5 |     cpus: many"
+    assert lines[2].index("^") == lines[1].index("many")
+
+
+def test_missing_file(tmp_path):
+    done = run_validate(str(tmp_path / "nope.yaml"))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: manifest file not found: {tmp_path / 'nope.yaml'}"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 2\nproject: x\n")
+    done = subprocess.run([sys.executable, "-m", "decl", "--debug", "validate", "-f",
+                           str(manifest)], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr
