@@ -72,7 +72,7 @@ def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any)
     from decl.manifest.load import load
 
     loaded = load(file, var_assignments=list(var_assignments), var_files=list(var_files),
-                  secret_files=list(secret_files))
+                  secret_files=list(secret_files), require_secrets=False)
     count = len(loaded.manifest.resources())
     click.echo(f"{file}: valid (project {loaded.manifest.project}, {count} resource"
                f"{'' if count == 1 else 's'})")
@@ -324,6 +324,42 @@ def providers(file: str, as_json: bool) -> int:
     else:
         _out(provider_text(rows))
     return 0
+
+
+@cli.command()
+@_manifest_options
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.argument("hosts", nargs=-1, metavar="[HOST]...")
+def ping(file: str, var_assignments: Any, var_files: Any, secret_files: Any, as_json: bool,
+         hosts: Any) -> int:
+    """Check the connection to each host (all of the manifest's, or those named)."""
+    from decl.connections.pool import ConnectionPool
+    from decl.connections.probe import ping as ping_hosts
+    from decl.errors import DeclError
+    from decl.manifest.load import load
+    from decl.render.ping import ping_text
+
+    declared: dict[str, Any] = {}
+    if os.path.exists(file) or file != "decl.yaml":
+        declared = dict(load(file, var_assignments=list(var_assignments),
+                             var_files=list(var_files),
+                             secret_files=list(secret_files)).manifest.hosts)
+    names = list(hosts) or ["local", *sorted(h for h in declared if h != "local")]
+    unknown = [h for h in names if h != "local" and h not in declared]
+    if unknown:
+        raise DeclError(f"no host {', '.join(unknown)} in {file} (hosts: "
+                        f"{', '.join(['local', *sorted(declared)])})")
+    pool = ConnectionPool(declared)
+    try:
+        results = ping_hosts(pool, names)
+    finally:
+        pool.close()
+    if as_json:
+        click.echo(json.dumps({"format_version": 1,
+                               "hosts": [r.to_json() for r in results]}, indent=2))
+    else:
+        _out(ping_text(results))
+    return 0 if all(r.reachable for r in results) else 1
 
 
 @cli.command()

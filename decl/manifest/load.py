@@ -77,8 +77,12 @@ def load(
     var_files: list[str] | None = None,
     secret_files: list[str] | None = None,
     environ: dict[str, str] | None = None,
+    require_secrets: bool = True,
 ) -> LoadedManifest:
-    """Load and validate a manifest file; every problem is a ManifestError with a location."""
+    """Load and validate a manifest file; every problem is a ManifestError with a location.
+
+    With require_secrets=False (decl validate), a secret that is not set is not an error.
+    """
     document = parse_file(file)
     return load_document(
         document,
@@ -86,6 +90,7 @@ def load(
         var_files=var_files or [],
         secret_files=secret_files or [],
         environ=environ,
+        require_secrets=require_secrets,
     )
 
 
@@ -96,6 +101,7 @@ def load_document(
     var_files: list[str],
     secret_files: list[str],
     environ: dict[str, str] | None = None,
+    require_secrets: bool = True,
 ) -> LoadedManifest:
     """Validate parsed data (see load)."""
     data = document.data
@@ -113,7 +119,7 @@ def load_document(
         name, value = parse_var_assignment(assignment)
         overrides[name] = value
 
-    secrets = SecretStore()
+    secrets = SecretStore(required=require_secrets)
     if environ is not None:
         secrets.environ = environ
     for secret_file in secret_files:

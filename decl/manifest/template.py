@@ -28,6 +28,7 @@ class SecretStore:
     files: dict[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     handed_out: set[str] = field(default_factory=set)
+    required: bool = True
 
     def get(self, name: str) -> str:
         """The secret's value; a missing secret is an error naming it, never its value."""
@@ -35,6 +36,8 @@ class SecretStore:
             value = self.files[name]
         elif name in self.environ:
             value = self.environ[name]
+        elif not self.required:
+            return f"<secret {name}>"
         else:
             raise LookupError(
                 f"secret {name!r} is not set: export {name}=... or pass --secret-file"
