@@ -17,6 +17,11 @@ GROUP = "decl.providers"
 # Built-ins, used when the package metadata is missing (running from a source tree).
 BUILTIN = {
     "venv": "decl.providers.venv:VenvProvider",
+    "docker": "decl.providers.docker:DockerProvider",
+    "wsl": "decl.providers.wsl:WslProvider",
+    "hyperv": "decl.providers.hyperv:HypervProvider",
+    "libvirt": "decl.providers.libvirt:LibvirtProvider",
+    "qemu": "decl.providers.qemu:QemuProvider",
 }
 
 
