@@ -32,9 +32,11 @@ class LocalConnection(Connection):
         """Run argv directly (no shell) with LANG=C unless the caller overrides it."""
         full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
         try:
+            # A session of its own: Ctrl-C on the terminal reaches decl, which lets running
+            # changes finish, instead of killing the tools half-way.
             done = subprocess.run(
                 list(argv), input=input, capture_output=True, timeout=timeout, env=full_env,
-                cwd=cwd, check=False,
+                cwd=cwd, check=False, start_new_session=True,
             )
         except subprocess.TimeoutExpired:
             raise CommandTimeout(f"{argv[0]} did not finish within {timeout} s and was killed") \

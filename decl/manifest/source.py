@@ -20,8 +20,19 @@ class SourceDocument:
     value_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
+    positions_loaded: bool = False
+
+    def ensure_positions(self) -> None:
+        """Parse again in round-trip mode to learn positions (only needed for errors)."""
+        if self.positions_loaded:
+            return
+        self.positions_loaded = True
+        raw = _load(self.text, self.file, typ="rt")
+        _plain(raw, (), self)
+
     def location(self, path: Path, *, key: bool = False) -> SourceLocation | None:
         """Best location for `path`: the exact node, else its nearest ancestor."""
+        self.ensure_positions()
         table = self.key_positions if key else self.value_positions
         probe = tuple(path)
         while True:
@@ -52,20 +63,15 @@ def snippet_at(text: str, location: SourceLocation | None) -> str | None:
     return f"{gutter}{line}\n{' ' * len(gutter)}{' ' * (location.column - 1)}^"
 
 
-def _yaml() -> Any:
+def _load(text: str, file: str, typ: str) -> Any:
+    """YAML 1.2 load; YAML errors and duplicate keys become ManifestError with a location."""
     from ruamel.yaml import YAML
-
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
-def parse_text(text: str, file: str) -> SourceDocument:
-    """Parse `text`; YAML errors and duplicate keys become ManifestError with a location."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    yaml = YAML(typ=typ, pure=typ == "rt")
+    yaml.allow_duplicate_keys = False
     try:
-        raw = _yaml().load(text)
+        return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else None
@@ -77,8 +83,12 @@ def parse_text(text: str, file: str) -> SourceDocument:
         raise ManifestError(message, loc, snippet_at(text, loc)) from None
     except YAMLError as exc:
         raise ManifestError(f"YAML error: {exc}", SourceLocation(file, 1, 1)) from None
+
+
+def parse_text(text: str, file: str) -> SourceDocument:
+    """Parse `text` fast (safe loader); positions are read later, only if an error needs them."""
     doc = SourceDocument(file=file, text=text, data=None)
-    doc.data = _plain(raw, (), doc)
+    doc.data = _plain(_load(text, file, typ="safe"), (), doc)
     return doc
 
 
@@ -132,6 +142,10 @@ def _plain(node: Any, path: Path, doc: SourceDocument) -> Any:
                 pass
             items.append(_plain(item, child, doc))
         return items
+    if isinstance(node, dict):
+        return {str(key): _plain(value, (*path, str(key)), doc) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item, (*path, index), doc) for index, item in enumerate(node)]
     if isinstance(node, bool):
         return bool(node)
     if isinstance(node, int):

@@ -98,7 +98,11 @@ def plan_text(plan: Plan, *, verbose: bool = False) -> list[str]:
     if plan.notes or plan.unavailable or plan.errors:
         lines.append("")
     counts = plan.counts()
-    if not shown and not plan.errors:
+    if not shown and not plan.errors and plan.unavailable:
+        count = len(plan.unavailable)
+        lines.append(f"[yellow]No changes to the resources decl could plan; {count} "
+                     f"resource{'s' if count > 1 else ''} could not be planned (above).[/]")
+    elif not shown and not plan.errors:
         lines.append("[green]No changes.[/] The machines match the manifest.")
     else:
         summary = (f"Plan: {counts['add']} to add, {counts['change']} to change, "

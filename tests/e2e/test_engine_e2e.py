@@ -159,3 +159,32 @@ def test_apply_without_terminal_needs_yes(tmp_path, wheels):
     assert done.returncode == 1
     assert "refusing to go on without -y" in done.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_ctrl_c_lets_running_changes_finish_and_skips_the_rest(tmp_path):
+    import signal
+
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text(manifest_text({
+        f"v{i}": {"path": str(tmp_path / f"v{i}"), "backend": "venv", "pip": True}
+        for i in range(3)}))
+    env = {**os.environ, **CLEAN_PIP_ENV}
+    proc = subprocess.Popen([sys.executable, "-m", "decl", "apply", "-y", "--parallelism", "1",
+                             "-f", str(manifest)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("venv.v0: create..."):
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert proc.returncode == 1, output + err
+    assert "stopping: letting running changes finish" in output
+    assert "Apply: 1 done, 0 failed, 2 skipped." in output
+    assert (tmp_path / "v0" / "decl.json").exists()  # the running change finished cleanly
+    planned = plan_json(str(manifest))
+    assert sorted(c["address"] for c in planned["changes"]) == ["venv.v1", "venv.v2"]
