@@ -81,6 +81,14 @@ class VenvProvider(Provider):
     def check(self, conn: Connection) -> Availability:
         """The host's Python (and uv, when present)."""
         python = self._python(conn)
+        if conn.is_local:  # decl's own interpreter: no need to start another one
+            import platform
+            import venv  # noqa: F401 - proves the module is there
+
+            uv = self._uv(conn)
+            version = platform.python_version()
+            detail = f"python {version}" + (f", uv at {uv}" if uv else ", no uv")
+            return Availability(True, version, detail)
         result = conn.run([python, "-c", "import sys, venv; print(sys.version.split()[0])"],
                           timeout=60)
         if not result.ok:
