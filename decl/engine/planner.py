@@ -155,50 +155,53 @@ def _plan_one(
     options: PlanOptions,
 ) -> tuple[Change | None, str | None]:
     """The change for one resource, and a plan error if the change is forbidden."""
-    base = dict(
-        address=item.address, kind=item.kind, name=item.name, provider=item.provider,
-        host=item.host, depends_on=tuple(sorted(item.depends_on)), project=project,
-    )
+
+    def change(action: Action, cause: str = "", **extra: Any) -> Change:
+        return Change(address=item.address, kind=item.kind, name=item.name,
+                      provider=item.provider, host=item.host, action=action, cause=cause,
+                      depends_on=tuple(sorted(item.depends_on)), project=project, **extra)
+
     wanted_state = "absent" if options.destroy else item.state
     if wanted_state == "absent":
         if observed is None:
-            return Change(**base, action=Action.NOOP, cause="absent, as wanted"), None
+            return change(Action.NOOP, "absent, as wanted"), None
         if not observed.owned_by(project):
-            return Change(**base, action=Action.NOOP,
-                          cause="exists but carries no mark of this project: left alone"), None
+            return change(Action.NOOP,
+                          "exists but carries no mark of this project: left alone"), None
         if item.prevent_destroy:
             if options.destroy:
-                return Change(**base, action=Action.NOOP,
-                              cause="kept: lifecycle.prevent_destroy is set"), None
+                return change(Action.NOOP, "kept: lifecycle.prevent_destroy is set"), None
             return None, (f"{item.address} would be deleted, but lifecycle.prevent_destroy is "
                           "set (write prevent_destroy: false to allow it)")
-        return Change(**base, action=Action.DELETE, cause=_delete_cause(options),
+        return change(Action.DELETE, _delete_cause(options),
                       destroys_data=traits.destroys_data, target_state="absent"), None
 
     if observed is None:
-        return Change(**base, action=Action.CREATE, cause=f"not found on host {item.host}",
+        return change(Action.CREATE, f"not found on host {item.host}",
                       target_state=wanted_state,
-                      fields=tuple(FieldChange(k, None, v, "create", _sensitive(k, item.sensitive))
-                                   for k, v in item.spec.items() if v not in (None, [], {}))), None
+                      fields=tuple(
+                          FieldChange(k, None, v, "create", _sensitive(k, item.sensitive))
+                          for k, v in item.spec.items() if v not in (None, [], {}))), None
 
     if not observed.owned_by(project):
         owner = observed.marks.project if observed.marks else None
         if owner is None and item.adopt:
             fields = diff_specs(item.spec, observed.spec, traits, item.ignore_changes,
                                 item.sensitive)
-            return Change(**base, action=Action.ADOPT, target_state=wanted_state,
+            return change(Action.ADOPT, target_state=wanted_state,
                           cause="exists without marks; adopt: true takes it over"
                           + (" and " + "; ".join(_describe(f, traits) for f in fields)
                              if fields else ""),
                           fields=tuple(fields)), None
         who = f"belongs to project {owner!r}" if owner else "carries no mark of this project"
         hint = "" if owner else "; set `adopt: true` to take it over"
-        return Change(**base, action=Action.CONFLICT,
-                      cause=f"an object named {item.name!r} already exists on host {item.host} "
+        return change(Action.CONFLICT,
+                      f"an object named {item.name!r} already exists on host {item.host} "
                       f"and {who}: decl will not touch it{hint}"), None
 
     fields = diff_specs(item.spec, observed.spec, traits, item.ignore_changes, item.sensitive)
-    origin = "drift" if observed.marks and observed.marks.spec_hash == item.spec_hash else "manifest"
+    unchanged_manifest = observed.marks is not None and observed.marks.spec_hash == item.spec_hash
+    origin = "drift" if unchanged_manifest else "manifest"
     if traits.check is not None:
         for fc in fields:
             problem = traits.check(fc.path, fc.before, fc.after)
@@ -212,24 +215,24 @@ def _plan_one(
             if item.prevent_destroy:
                 return None, (f"{item.address} must be replaced ({why}), but "
                               "lifecycle.prevent_destroy is set")
-            return Change(**base, action=Action.REPLACE, cause=prefix + why, fields=tuple(fields),
+            return change(Action.REPLACE, prefix + why, fields=tuple(fields),
                           origin=origin, target_state=wanted_state,
                           destroys_data=traits.destroys_data), None
         action = Action.UPDATE_RESTART if strongest is Policy.RESTART else Action.UPDATE
         if action is Action.UPDATE_RESTART and observed.state != "running":
             action = Action.UPDATE
-        return Change(**base, action=action, cause=prefix + why, fields=tuple(fields),
-                      origin=origin, target_state=wanted_state), None
+        return change(action, prefix + why, fields=tuple(fields), origin=origin,
+                      target_state=wanted_state), None
 
     if traits.has_run_state and observed.state != wanted_state:
         if wanted_state == "running":
-            return Change(**base, action=Action.START, origin="drift", target_state="running",
+            return change(Action.START, origin="drift", target_state="running",
                           cause=f"is {observed.state}, wanted running"), None
         if wanted_state == "stopped":
-            return Change(**base, action=Action.STOP, target_state="stopped",
+            return change(Action.STOP, target_state="stopped",
                           origin="drift" if origin == "drift" else "manifest",
                           cause=f"is {observed.state}, wanted stopped"), None
-    return Change(**base, action=Action.NOOP, cause="up to date"), None
+    return change(Action.NOOP, "up to date"), None
 
 
 def _delete_cause(options: PlanOptions) -> str:

@@ -66,10 +66,10 @@ def redact(spec: dict[str, Any], sensitive: frozenset[str]) -> dict[str, Any]:
     """A copy of `spec` with every sensitive dotted path replaced by its digest."""
     if not sensitive:
         return spec
-    out = json.loads(json.dumps(spec, default=str))
+    out: dict[str, Any] = json.loads(json.dumps(spec, default=str))
     for path in sensitive:
         parts = path.split(".")
-        target = out
+        target: Any = out
         for part in parts[:-1]:
             target = target.get(part) if isinstance(target, dict) else None
             if target is None:

@@ -250,10 +250,11 @@ def _known_fields(data: Any, path: Path) -> list[str]:
     model: type[BaseModel] = Manifest
     chain = list(path)
     if chain and chain[0] in KIND_OF_SECTION and len(chain) >= 2:
-        model = {
+        sections: dict[str, type[BaseModel]] = {
             "vms": models.Vm, "containers": models.Container, "networks": models.DockerNetwork,
             "volumes": models.DockerVolume, "wsl": models.Wsl, "venvs": models.Venv,
-        }[str(chain[0])]
+        }
+        model = sections[str(chain[0])]
         chain = chain[2:]
     elif chain and chain[0] == "hosts" and len(chain) >= 2:
         model, chain = models.Host, chain[2:]

@@ -44,7 +44,8 @@ Size = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGTP]i?B?|[kKMGTP]|B)?\s*$"},
+                {"type": "string",
+                 "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGTP]i?B?|[kKMGTP]|B)?\s*$"},
                 {"type": "integer", "minimum": 0},
             ],
             "description": "A size: bytes, or a number with a unit (512MiB, 2GiB, 20G).",
@@ -103,7 +104,7 @@ class Resource(Strict):
         default_factory=list,
         description="Addresses (KIND.NAME) that must be created before this resource.",
     )
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Change guards.")
+    lifecycle: Lifecycle = Field(default_factory=lambda: Lifecycle(), description="Change guards.")
     adopt: bool = Field(
         False,
         description="Take over an existing object of this name that decl did not create "
@@ -126,7 +127,8 @@ class Host(Strict):
         None, description="Environment variable that holds the key's passphrase."
     )
     known_hosts: str | None = Field(
-        None, description="known_hosts file to check host keys against (default ~/.ssh/known_hosts)."
+        None,
+        description="known_hosts file to check host keys against (default ~/.ssh/known_hosts).",
     )
     accept_new_host_key: bool = Field(
         False, description="Trust and record an unknown host key on first connection."
@@ -216,7 +218,9 @@ class Vm(Resource):
     firmware: Literal["bios", "uefi"] = Field("bios", description="bios or uefi.")
     disks: list[Disk] = Field(default_factory=list, description="Disks, in order.")
     cdrom: str | None = Field(None, description="ISO image attached as a CD-ROM.")
-    network: VmNetwork = Field(default_factory=VmNetwork, description="Network attachment.")
+    network: VmNetwork = Field(
+        default_factory=lambda: VmNetwork(), description="Network attachment."
+    )
     cloud_init: CloudInit | None = Field(None, description="NoCloud seed for the guest.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Provider-specific settings, checked by the provider."
@@ -386,7 +390,9 @@ class Manifest(Strict):
         description="Project name: the ownership namespace marked on every object decl makes.",
     )
     vars: dict[str, Any] = Field(default_factory=dict, description="Jinja variables.")
-    defaults: Defaults = Field(default_factory=Defaults, description="Defaults for resources.")
+    defaults: Defaults = Field(
+        default_factory=lambda: Defaults(), description="Defaults for resources."
+    )
     hosts: dict[str, Host] = Field(default_factory=dict, description="Hosts by name.")
     vms: dict[str, Vm] = Field(default_factory=dict, description="Virtual machines.")
     containers: dict[str, Container] = Field(default_factory=dict, description="Containers.")
@@ -406,7 +412,7 @@ class Manifest(Strict):
     def provider_name(self, kind: str, model: Resource) -> str:
         """The provider that handles this resource."""
         if kind == "vm":
-            return getattr(model, "provider", None) or self.defaults.vm_provider
+            return str(getattr(model, "provider", None) or self.defaults.vm_provider)
         return {"container": "docker", "network": "docker", "volume": "docker"}.get(kind, kind)
 
     def host_name(self, model: Resource) -> str:

@@ -124,8 +124,8 @@ def _plain(node: Any, path: Path, doc: SourceDocument) -> Any:
         for key in node:
             child = (*path, str(key))
             try:
-                doc.key_positions[child] = tuple(node.lc.key(key))  # type: ignore[assignment]
-                doc.value_positions[child] = tuple(node.lc.value(key))  # type: ignore[assignment]
+                doc.key_positions[child] = tuple(node.lc.key(key))
+                doc.value_positions[child] = tuple(node.lc.value(key))
             except (KeyError, TypeError, AttributeError):
                 pass
             out[str(key)] = _plain(node[key], child, doc)
@@ -137,7 +137,7 @@ def _plain(node: Any, path: Path, doc: SourceDocument) -> Any:
         for index, item in enumerate(node):
             child = (*path, index)
             try:
-                doc.value_positions[child] = tuple(node.lc.item(index))  # type: ignore[assignment]
+                doc.value_positions[child] = tuple(node.lc.item(index))
             except (KeyError, TypeError, AttributeError):
                 pass
             items.append(_plain(item, child, doc))

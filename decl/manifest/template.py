@@ -113,7 +113,7 @@ class Renderer:
             raise TemplateFailure(path, f"template error: {type(exc).__name__}: {exc}") from None
         if self._used_secret:
             self.sensitive_paths.add(path)
-        return result
+        return str(result)
 
     def render(self, data: Any, path: Path = ()) -> Any:
         """Render every string value inside `data` (keys are left as written)."""
@@ -127,7 +127,9 @@ class Renderer:
 
 
 def render_variables(
-    declared: dict[str, Any], overrides: dict[str, Any], renderer_factory: Callable[[dict], Renderer]
+    declared: dict[str, Any],
+    overrides: dict[str, Any],
+    renderer_factory: Callable[[dict[str, Any]], Renderer],
 ) -> dict[str, Any]:
     """Variables: those declared in the manifest (each may use earlier ones), then overrides."""
     values: dict[str, Any] = {}

@@ -70,7 +70,8 @@ def dists(path):
 
 def probe(raw):
     path = os.path.abspath(os.path.expanduser(raw))
-    item = {"path": raw, "expanded": path, "exists": os.path.lexists(path), "is_dir": os.path.isdir(path)}
+    item = {"path": raw, "expanded": path, "exists": os.path.lexists(path),
+            "is_dir": os.path.isdir(path)}
     cfg = cfg_of(path)
     item["cfg"] = cfg
     if item["is_dir"]:

@@ -54,7 +54,9 @@ def read_requirements_file(path: str, seen: frozenset[str] = frozenset()) -> lis
     return out
 
 
-def desired_packages(packages: list[str], requirement_lines: list[str], where: str) -> dict[str, str]:
+def desired_packages(
+    packages: list[str], requirement_lines: list[str], where: str
+) -> dict[str, str]:
     """{canonical name: requirement text}; the manifest's packages win over the file's."""
     result: dict[str, str] = {}
     for text in [*requirement_lines, *packages]:
