@@ -111,8 +111,8 @@ def plan(file: str, var_assignments: Any, var_files: Any, secret_files: Any, tar
         _out([session.redactor(line) for line in plan_text(result, verbose=verbose)])
         if out_file:
             click.echo(f"\nSaved the plan to {out_file}: apply it with `decl apply {out_file}`.")
-    if result.errors:
-        return 1
+    if result.errors or any(p.kind == "host" for p in result.unavailable):
+        return 1  # a host that cannot be reached is an error, not a pending change
     if detailed_exitcode and (result.has_changes or result.unavailable):
         return 2
     return 0

@@ -95,8 +95,12 @@ class Connection(abc.ABC):
     def which(self, program: str) -> str | None:
         """Full path of a program on the host's PATH, or None."""
         if self.shell == "powershell":
+            from decl.connections.quoting import powershell_quote
+
+            script = (f"(Get-Command -Name {powershell_quote(program)} "
+                      "-ErrorAction SilentlyContinue).Source")
             result = self.run(["powershell.exe", "-NoProfile", "-NonInteractive", "-Command",
-                               f"(Get-Command '{program}' -ErrorAction SilentlyContinue).Source"])
+                               script])
         else:
             result = self.run(["sh", "-c", 'command -v "$1"', "sh", program])
         path = result.out.strip()

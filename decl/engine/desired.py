@@ -31,7 +31,7 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
         host = manifest.host_name(model)
         address = address_of(kind, name)
         context = DesiredContext(project=manifest.project, base_dir=loaded.base_dir,
-                                 host_config=manifest.hosts.get(host))
+                                 host_config=manifest.hosts.get(host), host=host)
         sensitive = _sensitive_fields(loaded, kind, name)
         try:
             provider = registry.get(provider_name)

@@ -87,19 +87,19 @@ class Executor:
     # -- scheduling ---------------------------------------------------------------------
 
     def _dependencies(self, changes: list[Change]) -> dict[str, set[str]]:
-        addresses = {c.address for c in changes}
+        keys = {c.key for c in changes}
         deletes = [c for c in changes if c.action is Action.DELETE]
         deps: dict[str, set[str]] = {}
         for change in changes:
             if change.action is Action.DELETE:
-                needs = {d.address for d in deletes if change.address in d.depends_on}
+                needs = {d.key for d in deletes if change.address in d.depends_on}
                 rank = _DELETE_RANK.get(change.kind, 0)
-                needs |= {d.address for d in deletes
+                needs |= {d.key for d in deletes
                           if d.host == change.host and _DELETE_RANK.get(d.kind, 0) < rank}
-                deps[change.address] = needs
+                deps[change.key] = needs
             else:
-                deps[change.address] = {d for d in change.depends_on if d in addresses
-                                        and self._by_address[d].action is not Action.DELETE}
+                deps[change.key] = {d for d in change.depends_on if d in keys
+                                    and self._by_address[d].action is not Action.DELETE}
         return deps
 
     def run(self) -> Summary:
@@ -112,10 +112,10 @@ class Executor:
             summary.outcomes.append(Outcome(change, "failed", problem.message))
             self.journal.write("failed", address=problem.address, error=problem.message)
         changes = self.plan.actionable
-        self._by_address = {c.address: c for c in changes}
-        self._position = {c.address: index for index, c in enumerate(changes)}
+        self._by_address = {c.key: c for c in changes}
+        self._position = {c.key: index for index, c in enumerate(changes)}
         deps = self._dependencies(changes)
-        pending = {c.address for c in changes}
+        pending = {c.key for c in changes}
         finished: dict[str, str] = {}
         running: dict[concurrent.futures.Future[Outcome], str] = {}
 
@@ -183,8 +183,8 @@ class Executor:
 
     def _apply_one(self, change: Change) -> Outcome:
         started = time.monotonic()
-        desired = self.plan.desired.get(change.address)
-        observed = self.plan.observed.get(change.address)
+        desired = None if change.orphan else self.plan.desired.get(change.address)
+        observed = self.plan.observed.get(change.key)
         self.journal.write("intent", address=change.address, action=change.action.value,
                            cause=change.cause, host=change.host, provider=change.provider)
         self.reporter("start", change, change.cause, None)

@@ -94,6 +94,11 @@ class Change:
     orphan: bool = False
     project: str = ""  # the manifest's project: what marks written by apply() must carry
 
+    @property
+    def key(self) -> str:
+        """Unique within a plan: an orphan left on another host is `ADDRESS@HOST`."""
+        return f"{self.address}@{self.host}" if self.orphan else self.address
+
     def to_json(self) -> dict[str, Any]:
         """Stable JSON form of the change."""
         return {
@@ -114,11 +119,12 @@ class Problem:
     message: str
     host: str | None = None
     provider: str | None = None
+    kind: str = "provider"  # "provider": no usable provider; "host": the host failed
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {"address": self.address, "message": self.message, "host": self.host,
-                "provider": self.provider}
+                "provider": self.provider, "kind": self.kind}
 
 
 @dataclass

@@ -122,14 +122,16 @@ def plan(
         kind_traits = traits.get((item.provider, item.kind), DEFAULT_TRAITS)
         reason = snapshot.unavailable.get((item.provider, item.host))
         if reason is not None:
-            result.unavailable.append(Problem(item.address, reason, item.host, item.provider))
+            kind = "host" if item.host in snapshot.failed_hosts else "provider"
+            result.unavailable.append(Problem(item.address, reason, item.host, item.provider,
+                                              kind))
             continue
         if item.address in snapshot.problems:
             result.errors.append(
                 Problem(item.address, snapshot.problems[item.address], item.host, item.provider)
             )
             continue
-        observed = snapshot.find(item.address)
+        observed = snapshot.find(item.address, item.host)
         if observed is not None:
             result.observed[item.address] = observed
             result.observed_fingerprints[item.address] = observed.fingerprint()
@@ -249,7 +251,10 @@ def _plan_orphans(
     result: Plan,
 ) -> None:
     for observed in snapshot.observed:
-        if not observed.owned_by(project) or observed.address in by_address:
+        if not observed.owned_by(project):
+            continue
+        wanted = by_address.get(observed.address)
+        if wanted is not None and wanted.host == observed.host:
             continue
         if options.targets and observed.address not in options.targets:
             continue
@@ -258,14 +263,16 @@ def _plan_orphans(
             address=observed.address, kind=observed.kind, name=observed.name,
             provider=observed.provider, host=observed.host,
             action=Action.DELETE if options.prune else Action.NOOP,
-            cause="no longer in the manifest" + ("" if options.prune else
-                                                  " (decl apply --prune deletes it)"),
+            cause=("no longer in the manifest" if wanted is None
+                   else f"left behind on host {observed.host}: the manifest now puts it on "
+                   f"host {wanted.host}")
+            + ("" if options.prune else " (decl apply --prune deletes it)"),
             destroys_data=kind_traits.destroys_data, orphan=True, target_state="absent",
             project=project,
         )
         result.orphans.append(orphan)
-        result.observed[observed.address] = observed
-        result.observed_fingerprints[observed.address] = observed.fingerprint()
+        result.observed[orphan.key] = observed
+        result.observed_fingerprints[orphan.key] = observed.fingerprint()
         if options.prune:
             if kind_traits.default_prevent_destroy:
                 result.notes.append(Problem(

@@ -148,10 +148,11 @@ class Snapshot:
     observed: tuple[Observed, ...] = ()
     unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    failed_hosts: frozenset[str] = frozenset()
 
-    def find(self, address: str) -> Observed | None:
-        """The object observed for an address, if any."""
+    def find(self, address: str, host: str | None = None) -> Observed | None:
+        """The object observed for an address (on `host`, when given), if any."""
         for item in self.observed:
-            if item.address == address:
+            if item.address == address and (host is None or item.host == host):
                 return item
         return None

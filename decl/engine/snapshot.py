@@ -33,6 +33,7 @@ def take_snapshot(
 
     observed: list[Observed] = []
     problems: dict[str, str] = {}
+    failed_hosts: set[str] = set()
     if todo:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool_:
             futures = {
@@ -42,15 +43,18 @@ def take_snapshot(
             }
             for future in concurrent.futures.as_completed(futures):
                 key = futures[future]
-                found, found_problems, reason = future.result()
+                found, found_problems, reason, host_failed = future.result()
                 if reason is not None:
                     if todo[key]:
                         blocked[key] = reason
+                        if host_failed:
+                            failed_hosts.add(key[1])
                     continue
                 observed.extend(found)
                 problems.update(found_problems)
     observed.sort(key=lambda o: (o.address, o.host))
-    return Snapshot(observed=tuple(observed), unavailable=blocked, problems=problems)
+    return Snapshot(observed=tuple(observed), unavailable=blocked, problems=problems,
+                    failed_hosts=frozenset(failed_hosts))
 
 
 def discover_group(
@@ -60,24 +64,28 @@ def discover_group(
     items: list[Desired],
     registry: Registry,
     pool: ConnectionPool,
-) -> tuple[list[Observed], dict[str, str], str | None]:
-    """Discovery on one host by one provider: (observed, problems, unavailable reason)."""
+) -> tuple[list[Observed], dict[str, str], str | None, bool]:
+    """Discovery on one host by one provider.
+
+    Returns (observed, problems, why it is unavailable or None, whether the host failed).
+    """
     try:
         provider = registry.get(provider_name)
     except ProviderLoadError as exc:
-        return [], {}, str(exc)
+        return [], {}, str(exc), False
     try:
         conn = pool.get(host)
     except ConnectionFailed as exc:
-        return [], {}, str(exc)
+        return [], {}, str(exc), True
     try:
         availability = provider.check(conn)
         if not availability.available:
             detail = f": {availability.detail}" if availability.detail else ""
-            return [], {}, f"provider {provider_name} is not usable on host {host}{detail}"
+            return [], {}, f"provider {provider_name} is not usable on host {host}{detail}", \
+                False
         found = provider.discover(conn, project, items)
     except ConnectionFailed as exc:
-        return [], {}, str(exc)
+        return [], {}, str(exc), True
     except DeclError as exc:
-        return [], {}, f"discovery by {provider_name} on host {host} failed: {exc}"
-    return found.observed, found.problems, None
+        return [], {}, f"discovery by {provider_name} on host {host} failed: {exc}", False
+    return found.observed, found.problems, None, False

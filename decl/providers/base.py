@@ -41,6 +41,7 @@ class DesiredContext:
     project: str
     base_dir: str
     host_config: Any = None
+    host: str = "local"
 
 
 @dataclass

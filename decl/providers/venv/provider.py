@@ -55,7 +55,7 @@ class VenvProvider(Provider):
         """Comparable spec: path, python, packages (requirements merged), options."""
         venv: Venv = model
         path = venv.path
-        is_remote = context.host_config is not None and context.host_config.address
+        is_remote = context.host != "local"
         if not is_remote and not path.startswith("~") and not os.path.isabs(path):
             path = os.path.normpath(os.path.join(context.base_dir, path))
         lines: list[str] = []
