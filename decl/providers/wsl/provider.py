@@ -1,0 +1,320 @@
+"""The WSL provider: WSL2 (and WSL1) distros on a Windows host, driven through wsl.exe.
+
+Ownership marks live in /etc/decl.json inside the distro (written as root), with how the
+distro was made (source, location), which wsl.exe cannot report. Reading them starts a
+stopped distro, so discovery terminates it again afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from decl.connections.base import Connection
+from decl.engine.plan import Action, Change
+from decl.engine.resource import Desired, Marks, Observed, split_address
+from decl.engine.traits import KindTraits, Policy
+from decl.errors import ProviderError
+from decl.providers.base import (
+    Availability,
+    DesiredContext,
+    Discovery,
+    Progress,
+    Provider,
+)
+from decl.providers.wsl import inside
+from decl.providers.wsl.cli import PROGRAM, WslCli
+from decl.providers.wsl.output import (
+    TRANSIENT_STATES,
+    ListedDistro,
+    decode,
+    parse_error,
+    parse_version,
+)
+
+PENDING_HASH = "pending"
+TRAITS = KindTraits(
+    policies={
+        "source": Policy.REPLACE,
+        "location": Policy.REPLACE,
+        "version": Policy.RESTART,
+        "default": Policy.LIVE,
+        "user": Policy.RESTART,
+    },
+    default_policy=Policy.REPLACE,
+    destroys_data="the distro's whole Linux file system",
+    has_run_state=True,
+)
+
+
+def windows_join(directory: str, name: str) -> str:
+    """DIR\\NAME for a Windows directory (drive or UNC), without doubling the backslash."""
+    return directory if directory.endswith("\\") and not name else \
+        directory.rstrip("\\/") + "\\" + name
+
+
+class WslProvider(Provider):
+    """`wsl:` resources through wsl.exe, locally on Windows or over SSH (shell: powershell)."""
+
+    name: ClassVar[str] = "wsl"
+    kinds: ClassVar[tuple[str, ...]] = ("wsl",)
+    traits: ClassVar[dict[str, KindTraits]] = {"wsl": TRAITS}
+    # wsl.exe serialises registration work in its service; one change at a time per host.
+    parallel_limit: ClassVar[int | None] = 1
+
+    def __init__(self) -> None:
+        self._project: str | None = None
+
+    # -- desired -------------------------------------------------------------------------
+
+    def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
+        """source, location, version, default (True or unmanaged), user."""
+        self._project = context.project
+        source = ({"distribution": model.source.distribution}
+                  if model.source.distribution is not None
+                  else {"tarball": model.source.tarball})
+        return {
+            "source": source,
+            "location": model.location,
+            "version": model.version,
+            "default": True if model.default else None,
+            "user": model.user,
+        }
+
+    # -- check and discover --------------------------------------------------------------
+
+    def check(self, conn: Connection) -> Availability:
+        """wsl.exe on the PATH, and its version (`wsl.exe --version`)."""
+        if conn.which(PROGRAM) is None:
+            return Availability(False, detail=f"{PROGRAM} was not found on host {conn.host} "
+                                "(WSL is a Windows feature: install it with `wsl --install`)")
+        out = WslCli(conn).run(["--version"])
+        version = parse_version(out.text) if out.ok else None
+        return Availability(True, version=version,
+                            detail="" if version else "an old inbox wsl.exe (no --version)")
+
+    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
+        """`wsl -l -v`, then the marks file and wsl.conf of every distro."""
+        self._project = project
+        cli = WslCli(conn)
+        found = Discovery()
+        wanted_by_name = {d.name.lower(): d for d in wanted}
+        for distro in cli.list_verbose():
+            desired = wanted_by_name.get(distro.name.lower())
+            if distro.state in TRANSIENT_STATES:
+                if desired is not None:
+                    found.problems[desired.address] = (
+                        f"distro {distro.name!r} is {distro.state} on host {conn.host}; "
+                        "wait until wsl.exe has finished, then plan again")
+                continue
+            try:
+                marks, created, conf = self._read_inside(cli, distro)
+            except ProviderError as exc:
+                if desired is not None:
+                    found.problems[desired.address] = str(exc)
+                continue
+            observed = self._observed(conn, distro, marks, created, conf, desired, project)
+            if observed is not None:
+                found.observed.append(observed)
+        return found
+
+    def _read_inside(self, cli: WslCli, distro: ListedDistro
+                     ) -> tuple[Marks | None, dict[str, Any], str | None]:
+        """Marks, creation record and wsl.conf of a distro; a stopped one is stopped again."""
+        result = cli.exec(distro.name, ["sh", "-c", inside.READ_SCRIPT, "sh", inside.MARKS_PATH,
+                                        inside.WSL_CONF])
+        if distro.state == "stopped":
+            cli.run(["--terminate", distro.name])
+        if result.returncode != 0:
+            detail = parse_error(decode(result.stdout)) if result.stdout else result.err.strip()
+            raise ProviderError(f"could not read distro {distro.name!r} (exit code "
+                                f"{result.returncode}): {detail}")
+        marks_text, conf = inside.split_read_output(result.stdout, 2)
+        marks, created = inside.parse_marks(marks_text)
+        return marks, created, conf
+
+    def _observed(self, conn: Connection, distro: ListedDistro, marks: Marks | None,
+                  created: dict[str, Any], conf: str | None, desired: Desired | None,
+                  project: str) -> Observed | None:
+        mine = marks is not None and marks.project == project
+        if desired is not None and mine and marks.address not in ("", desired.address):
+            desired = None  # ours, but made for another address: report it as that one
+        if desired is None and not mine:
+            return None
+        address = desired.address if desired is not None else marks.address  # type: ignore
+        if desired is not None and not mine:
+            # How an unmarked distro was made cannot be observed: it is taken as wanted.
+            created = {"source": desired.spec.get("source"),
+                       "location": desired.spec.get("location")}
+        _, name = split_address(address)
+        return Observed(
+            address=address, kind="wsl", name=name or distro.name, provider=self.name,
+            host=conn.host, state=distro.state,
+            spec={
+                "source": created.get("source"),
+                "location": created.get("location"),
+                "version": distro.version,
+                "default": distro.default,
+                "user": inside.default_user(conf),
+            },
+            marks=marks,
+            handle={"distro": distro.name, "conf": conf, "created": created},
+        )
+
+    # -- apply ---------------------------------------------------------------------------
+
+    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
+              conn: Connection, progress: Progress) -> None:
+        """create, update(_restart), replace, delete, start, stop, adopt."""
+        self._project = change.project or self._project  # the marks carry the plan's project
+        cli = WslCli(conn)
+        action = change.action
+        if action is Action.CREATE:
+            self._create(cli, _need(desired, change), progress)
+        elif action is Action.REPLACE:
+            self._delete(cli, change, desired, observed, progress)
+            self._create(cli, _need(desired, change), progress)
+        elif action is Action.DELETE:
+            self._delete(cli, change, desired, observed, progress)
+        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
+            self._update(cli, change, _need(desired, change), observed, progress)
+        elif action is Action.START:
+            self._start(cli, _distro_name(change, observed), progress)
+        elif action is Action.STOP:
+            self._stop(cli, _distro_name(change, observed), progress)
+        else:
+            raise ProviderError(f"{change.address}: the wsl provider cannot {action.value}")
+
+    def _create(self, cli: WslCli, desired: Desired, progress: Progress) -> None:
+        name = desired.name
+        what = f"{desired.address}: creating distro {name!r}"
+        spec = desired.spec
+        version = str(spec["version"])
+        source = spec["source"]
+        if "tarball" in source:
+            progress(f"importing {source['tarball']} into {spec['location']}", None)
+            cli.manage(["--import", name, spec["location"], source["tarball"],
+                        "--version", version], what)
+        else:
+            progress(f"installing {source['distribution']}", None)
+            args = ["--install", "--distribution", source["distribution"], "--name", name]
+            if spec.get("location"):
+                args += ["--location", spec["location"]]
+            args += ["--version", version, "--no-launch"]
+            cli.manage(args, what)
+        listed = {d.name.lower(): d for d in cli.list_verbose()}
+        distro = listed.get(name.lower())
+        if distro is None:
+            raise ProviderError(
+                f"{what}: wsl.exe reported success but no distro named {name!r} is registered "
+                "(a wsl.exe too old for --install --name? run `wsl --update`)")
+        created = {"source": source, "location": spec.get("location")}
+        # Marked first (with a pending hash), so that a failure below leaves a distro this
+        # project owns, and the next plan shows what is left to do.
+        self._write_marks(cli, desired, created, PENDING_HASH)
+        if distro.version != spec["version"]:
+            self._set_version(cli, desired, progress)
+        if spec.get("default") and not distro.default:
+            self._set_default(cli, desired, progress)
+        if spec.get("user"):
+            self._set_user(cli, desired, None, progress)
+        self._write_marks(cli, desired, created, desired.spec_hash)
+        self._settle(cli, name, desired.state, progress)
+
+    def _update(self, cli: WslCli, change: Change, desired: Desired, observed: Observed | None,
+                progress: Progress) -> None:
+        name = observed.handle.get("distro", desired.name) if observed else desired.name
+        fields = {f.path.split(".")[0] for f in change.fields}
+        if "version" in fields or change.action is Action.UPDATE_RESTART:
+            self._stop(cli, name, progress)
+        if "version" in fields:
+            self._set_version(cli, desired, progress, name)
+        if "default" in fields and desired.spec.get("default"):
+            self._set_default(cli, desired, progress, name)
+        if "user" in fields and desired.spec.get("user"):
+            conf = observed.handle.get("conf") if observed else None
+            self._set_user(cli, desired, conf, progress, name)
+        created = (observed.handle.get("created") if observed else None) or {
+            "source": desired.spec["source"], "location": desired.spec.get("location")}
+        self._write_marks(cli, desired, created, desired.spec_hash, name)
+        self._settle(cli, name, desired.state, progress)
+
+    def _delete(self, cli: WslCli, change: Change, desired: Desired | None,
+                observed: Observed | None, progress: Progress) -> None:
+        name = _distro_name(change, observed)
+        backup_dir = None
+        if desired is not None and desired.model is not None:
+            backup_dir = desired.model.lifecycle.backup_dir
+        if backup_dir:
+            target = windows_join(backup_dir, f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.tar")
+            progress(f"exporting {name} to {target} before unregistering it", None)
+            self._stop(cli, name, progress)
+            cli.manage(["--export", name, target], f"{change.address}: backup of {name!r}")
+        progress(f"unregistering {name}", None)
+        cli.manage(["--unregister", name], f"{change.address}: unregistering {name!r}")
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _write_marks(self, cli: WslCli, desired: Desired, created: dict[str, Any],
+                     spec_hash: str, name: str | None = None) -> None:
+        project = self._project or ""
+        marks = Marks(project=project, address=desired.address, spec_hash=spec_hash)
+        cli.exec_checked(name or desired.name,
+                         ["sh", "-c", inside.WRITE_SCRIPT, "sh", inside.MARKS_PATH],
+                         f"{desired.address}: writing the ownership marks",
+                         input=inside.marks_document(marks, created))
+
+    def _set_version(self, cli: WslCli, desired: Desired, progress: Progress,
+                     name: str | None = None) -> None:
+        name = name or desired.name
+        version = str(desired.spec["version"])
+        progress(f"converting {name} to WSL {version}", None)
+        cli.manage(["--set-version", name, version], f"{desired.address}: converting {name!r}")
+
+    def _set_default(self, cli: WslCli, desired: Desired, progress: Progress,
+                     name: str | None = None) -> None:
+        name = name or desired.name
+        progress(f"making {name} the default distro", None)
+        cli.manage(["--set-default", name], f"{desired.address}: making {name!r} the default")
+
+    def _set_user(self, cli: WslCli, desired: Desired, conf: str | None, progress: Progress,
+                  name: str | None = None) -> None:
+        name = name or desired.name
+        user = desired.spec["user"]
+        progress(f"default user {user} in /etc/wsl.conf", None)
+        if conf is None:
+            data = cli.exec_checked(name, ["sh", "-c", inside.READ_SCRIPT, "sh",
+                                           inside.WSL_CONF],
+                                    f"{desired.address}: reading /etc/wsl.conf")
+            conf = inside.split_read_output(data, 1)[0]
+        cli.exec_checked(name, ["sh", "-c", inside.WRITE_SCRIPT, "sh", inside.WSL_CONF],
+                         f"{desired.address}: writing /etc/wsl.conf",
+                         input=inside.with_default_user(conf, user).encode())
+
+    def _start(self, cli: WslCli, name: str, progress: Progress) -> None:
+        progress(f"starting {name}", None)
+        cli.exec_checked(name, ["sh", "-c", inside.KEEP_ALIVE_SCRIPT], f"starting {name!r}")
+
+    def _stop(self, cli: WslCli, name: str, progress: Progress) -> None:
+        progress(f"terminating {name}", None)
+        cli.manage(["--terminate", name], f"terminating {name!r}")
+
+    def _settle(self, cli: WslCli, name: str, state: str, progress: Progress) -> None:
+        """Leave the distro in the wanted run state (writing files started it)."""
+        if state == "running":
+            self._start(cli, name, progress)
+        else:
+            self._stop(cli, name, progress)
+
+
+def _need(desired: Desired | None, change: Change) -> Desired:
+    if desired is None:
+        raise ProviderError(f"{change.address}: {change.action.value} needs the manifest entry")
+    return desired
+
+
+def _distro_name(change: Change, observed: Observed | None) -> str:
+    if observed is not None and observed.handle.get("distro"):
+        return str(observed.handle["distro"])
+    return change.name
+
