@@ -86,10 +86,25 @@ def _load(text: str, file: str, typ: str) -> Any:
 
 
 def parse_text(text: str, file: str) -> SourceDocument:
-    """Parse `text` fast (safe loader); positions are read later, only if an error needs them."""
+    """Parse `text` fast (libyaml's safe loader when ruamel.yaml.clib is there); positions,
+    and the pure parser's clearer error messages, are used only when something is wrong."""
+    from ruamel.yaml.error import YAMLError
+
     doc = SourceDocument(file=file, text=text, data=None)
-    doc.data = _plain(_load(text, file, typ="safe"), (), doc)
+    try:
+        raw = _fast_load(text)
+    except YAMLError:
+        raw = _load(text, file, typ="rt")  # raises the ManifestError with its location
+    doc.data = _plain(raw, (), doc)
     return doc
+
+
+def _fast_load(text: str) -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=False)
+    yaml.allow_duplicate_keys = False
+    return yaml.load(text)
 
 
 def parse_file(file: str) -> SourceDocument:

@@ -14,7 +14,7 @@ STYLE = {
     Action.UPDATE: "yellow", Action.UPDATE_RESTART: "yellow", Action.START: "cyan",
     Action.STOP: "cyan", Action.ADOPT: "blue", Action.CONFLICT: "bold red",
 }
-SIZE_FIELDS = {"memory", "size"}
+SIZE_FIELDS = {"memory", "size", "disk_size"}
 
 
 def esc(text: str) -> str:
@@ -27,7 +27,7 @@ def value_text(value: Any, path: str = "") -> str:
     if value is None:
         return "(unset)"
     if isinstance(value, int) and not isinstance(value, bool) and \
-            path.split(".")[-1] in SIZE_FIELDS:
+            any(part in SIZE_FIELDS for part in path.split(".")):
         return format_size(value)
     return json.dumps(value, default=str)
 
