@@ -170,6 +170,10 @@ def _plan_one(
         if not observed.owned_by(project):
             return change(Action.NOOP,
                           "exists but carries no mark of this project: left alone"), None
+        if options.destroy and traits.keep is not None:
+            reason = traits.keep(observed)
+            if reason:
+                return change(Action.NOOP, f"kept: {reason}"), None
         if item.prevent_destroy:
             if options.destroy:
                 return change(Action.NOOP, "kept: lifecycle.prevent_destroy is set"), None
@@ -274,6 +278,12 @@ def _plan_orphans(
         result.observed[orphan.key] = observed
         result.observed_fingerprints[orphan.key] = observed.fingerprint()
         if options.prune:
+            reason = kind_traits.keep(observed) if kind_traits.keep is not None else None
+            if reason:
+                result.notes.append(Problem(observed.address, f"orphan kept: {reason}",
+                                            observed.host, observed.provider))
+                result.orphans[-1] = Change(**{**orphan.__dict__, "action": Action.NOOP})
+                continue
             if kind_traits.default_prevent_destroy:
                 result.notes.append(Problem(
                     observed.address,

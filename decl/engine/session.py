@@ -15,7 +15,7 @@ from decl.engine.planner import PlanOptions, plan
 from decl.engine.snapshot import take_snapshot
 from decl.errors import DeclError, PlanError
 from decl.manifest.load import LoadedManifest, load
-from decl.providers.registry import Registry
+from decl.providers.registry import ProviderLoadError, Registry
 from decl.redact import Redactor
 from decl.statedir import read_touched
 
@@ -56,11 +56,19 @@ class Session:
         """Discover and plan (the planner itself is pure)."""
         self._check_targets(options)
         extra = read_touched(self.project)
+        traits = dict(self.desired.traits)
+        for provider_name in {provider for provider, _ in extra}:
+            try:  # orphans of providers the manifest no longer uses need their traits too
+                provider = self.registry.get(provider_name)
+            except ProviderLoadError:
+                continue
+            for kind, kind_traits in provider.traits.items():
+                traits.setdefault((provider_name, kind), kind_traits)
         snapshot = take_snapshot(
             self.project, self.desired.items, self.registry, self.pool,
             extra_groups=extra, unavailable=self.desired.unavailable,
         )
-        return plan(self.project, self.desired.items, snapshot, self.desired.traits, options)
+        return plan(self.project, self.desired.items, snapshot, traits, options)
 
     def _check_targets(self, options: PlanOptions) -> None:
         known = {d.address for d in self.desired.items}

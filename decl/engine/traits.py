@@ -31,6 +31,8 @@ POLICY_WORDS = {
 
 # A pure check run by the planner: (field, before, after) -> an error message or None.
 FieldCheck = Callable[[str, Any, Any], "str | None"]
+# A pure check of an object decl would delete (destroy, --prune): why it must be kept, or None.
+KeepCheck = Callable[[Any], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class KindTraits:
     default_prevent_destroy: bool = False
     size_fields: frozenset[str] = frozenset()
     check: FieldCheck | None = None
+    keep: KeepCheck | None = None
 
     def policy(self, path: str) -> Policy:
         """Policy of a dotted field path: the longest declared prefix wins."""

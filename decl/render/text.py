@@ -75,10 +75,11 @@ def plan_text(plan: Plan, *, verbose: bool = False) -> list[str]:
         for change in shown:
             lines.extend(change_lines(change))
             lines.append("")
-    if verbose:
-        for change in plan.changes:
-            if change.action is Action.NOOP:
-                lines.append(f"  [dim]{esc(change.address)}: {esc(change.cause)}[/]")
+    for change in plan.changes:
+        if change.action is Action.NOOP and change.cause.startswith("kept:"):
+            lines.append(f"  [yellow]=[/] {esc(change.address)}: {esc(change.cause)}")
+        elif verbose and change.action is Action.NOOP:
+            lines.append(f"  [dim]{esc(change.address)}: {esc(change.cause)}[/]")
     orphans = [o for o in plan.orphans if o.action is Action.NOOP]
     if orphans:
         lines.append("Orphans (this project's objects no longer in the manifest; "
