@@ -178,6 +178,25 @@ def bridge_exists(conn: Any, bridge: str) -> bool:
     return bool(conn.exists(f"/sys/class/net/{bridge}/bridge"))
 
 
+def creation_problem(conn: Any, model: Any, arch: str, uefi_firmware: Any) -> str | None:
+    """Plan-time problems of a VM that does not exist yet, shared by the VM providers:
+    a missing or unverifiable image, a missing cdrom, UEFI without firmware, no ISO tool."""
+    from decl.providers import cloudinit, images
+
+    for disk in model.disks:
+        if disk.image:
+            problem = images.image_problem(conn, disk.image, disk.checksum)
+            if problem:
+                return str(problem)
+    if model.cdrom and not conn.exists(conn.expand_user(model.cdrom)):
+        return f"cdrom {model.cdrom} does not exist on host {conn.host}"
+    if model.firmware == "uefi" and uefi_firmware(conn, arch) is None:
+        return uefi_missing_message(arch, conn.host)
+    if model.cloud_init is not None and cloudinit.iso_tool(conn) is None:
+        return f"cloud_init needs genisoimage, mkisofs or xorriso on host {conn.host}"
+    return None
+
+
 def uefi_missing_message(arch: str, host: str) -> str:
     """The plan-time error for UEFI without firmware."""
     package = {"x86_64": "ovmf", "aarch64": "qemu-efi-aarch64"}.get(arch)

@@ -27,10 +27,10 @@ from decl.providers.vmspec import (
     QEMU_BINARY,
     HostFacts,
     bridge_exists,
+    creation_problem,
     disk_names,
     disk_source_id,
     options_error,
-    uefi_missing_message,
     vm_spec,
     vm_traits,
 )
@@ -218,20 +218,9 @@ class LibvirtProvider(Provider):
             return "memory must be a whole number of KiB"
         if exists:
             return None
-        for disk in model.disks:
-            if disk.image:
-                problem = images.image_problem(conn, disk.image, disk.checksum)
-                if problem:
-                    return problem
-        if model.cdrom and not conn.exists(conn.expand_user(model.cdrom)):
-            return f"cdrom {model.cdrom} does not exist on host {conn.host}"
         if model.firmware == "uefi" and arch not in ("x86_64", "aarch64"):
             return f"firmware: uefi is not supported for arch {arch}"
-        if model.firmware == "uefi" and self.facts.uefi_firmware(conn, arch) is None:
-            return uefi_missing_message(arch, conn.host)
-        if model.cloud_init is not None and cloudinit.iso_tool(conn) is None:
-            return f"cloud_init needs genisoimage, mkisofs or xorriso on host {conn.host}"
-        return None
+        return creation_problem(conn, model, arch, self.facts.uefi_firmware)
 
     # -- apply ----------------------------------------------------------------------------
 

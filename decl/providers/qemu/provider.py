@@ -35,6 +35,7 @@ from decl.providers.vmspec import (
     QEMU_BINARY,
     HostFacts,
     bridge_exists,
+    creation_problem,
     disk_names,
     disk_source_id,
     options_error,
@@ -223,18 +224,7 @@ class QemuProvider(Provider):
             return "memory must be a whole number of MiB for QEMU"
         if exists:
             return None
-        for disk in model.disks:
-            if disk.image:
-                problem = images.image_problem(conn, disk.image, disk.checksum)
-                if problem:
-                    return problem
-        if model.cdrom and not conn.exists(conn.expand_user(model.cdrom)):
-            return f"cdrom {model.cdrom} does not exist on host {conn.host}"
-        if model.firmware == "uefi" and self.facts.uefi_firmware(conn, arch) is None:
-            return uefi_missing_message(arch, conn.host)
-        if model.cloud_init is not None and cloudinit.iso_tool(conn) is None:
-            return f"cloud_init needs genisoimage, mkisofs or xorriso on host {conn.host}"
-        return None
+        return creation_problem(conn, model, arch, self.facts.uefi_firmware)
 
     # -- apply ----------------------------------------------------------------------------
 
