@@ -601,19 +601,15 @@ class SshConnection(Connection):
 
         return self._sftp_call(f"reading {path}", read)
 
-    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
-        """Write atomically: a temporary file beside the target, then posix-rename."""
+    def _atomic(self, what: str, path: str, fill: Any) -> None:
+        """Fill a temporary file beside `path` with `fill(sftp, temp)`, then posix-rename it."""
         path = self._path(path)
-        directory = posixpath.dirname(path) or "."
-        temp = posixpath.join(directory, f".decl-{uuid.uuid4().hex[:12]}.tmp")
+        temp = posixpath.join(posixpath.dirname(path) or ".",
+                              f".decl-{uuid.uuid4().hex[:12]}.tmp")
 
-        def write(sftp: paramiko.SFTPClient) -> None:
+        def run(sftp: paramiko.SFTPClient) -> None:
             try:
-                with sftp.open(temp, "wb") as handle:
-                    handle.set_pipelined(True)
-                    handle.write(data)
-                if mode is not None:
-                    sftp.chmod(temp, mode)
+                fill(sftp, temp)
                 _rename(sftp, temp, path)
             except BaseException:
                 try:
@@ -622,26 +618,24 @@ class SshConnection(Connection):
                     pass
                 raise
 
-        self._sftp_call(f"writing {path}", write)
+        self._sftp_call(f"{what} {path}", run)
+
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
+        """Write atomically: a temporary file beside the target, then posix-rename."""
+
+        def write(sftp: paramiko.SFTPClient, temp: str) -> None:
+            with sftp.open(temp, "wb") as handle:
+                handle.set_pipelined(True)
+                handle.write(data)
+            if mode is not None:
+                sftp.chmod(temp, mode)
+
+        self._atomic("writing", path, write)
 
     def upload(self, local_path: str, remote_path: str) -> None:
         """Copy a local file to the host (atomically, like write_file)."""
-        remote_path = self._path(remote_path)
-        temp = posixpath.join(posixpath.dirname(remote_path) or ".",
-                              f".decl-{uuid.uuid4().hex[:12]}.tmp")
-
-        def put(sftp: paramiko.SFTPClient) -> None:
-            try:
-                sftp.put(local_path, temp)
-                _rename(sftp, temp, remote_path)
-            except BaseException:
-                try:
-                    sftp.remove(temp)
-                except (OSError, paramiko.SSHException, EOFError):
-                    pass
-                raise
-
-        self._sftp_call(f"uploading to {remote_path}", put)
+        self._atomic("uploading to", remote_path,
+                     lambda sftp, temp: sftp.put(local_path, temp))
 
     def download(self, remote_path: str, local_path: str) -> None:
         """Copy a file from the host to this machine."""
