@@ -126,8 +126,7 @@ def container_spec(model: Any, context: DesiredContext) -> dict[str, Any]:
         if key.startswith(normalise.DECL_LABEL_PREFIX):
             raise ProviderError(f"label {key!r}: the io.decl. prefix is reserved for decl's "
                                 "own marks")
-    remote = context.host_config is not None and bool(getattr(context.host_config, "address",
-                                                              None))
+    remote = context.host != "local"
     return {
         "image": canon.image_ref(model.image),
         "pull": model.pull,
