@@ -144,6 +144,7 @@ def _run_apply(session: Any, options: Any, *, auto_approve: bool, as_json: bool,
     lock = ProjectLock(session.project, " ".join(["decl", *sys.argv[1:]])[:200])
     lock.acquire()
     try:
+        session.prepare_providers()
         result = session.plan(options)
         if saved is not None:
             check_stale(saved, result)

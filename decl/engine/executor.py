@@ -222,11 +222,12 @@ class Executor:
 
     def _verify(self, change: Change, desired: Desired | None, provider: Any, conn: Any) -> str:
         """Re-discover the resource: it must now plan as no-op, else the change failed."""
-        wanted = [desired] if desired is not None else []
-        found = provider.discover(conn, self.plan.project, wanted)
-        observed: Observed | None = next(
-            (o for o in found.observed if o.address == change.address), None
-        )
+        observed: Observed | None
+        if desired is not None:
+            observed = provider.observe(conn, self.plan.project, desired)
+        else:  # an orphan: is any object still carrying its address?
+            found = provider.discover(conn, self.plan.project, [])
+            observed = next((o for o in found.observed if o.address == change.address), None)
         if change.action is Action.DELETE:
             if observed is not None and observed.owned_by(self.plan.project):
                 return f"did not converge: {change.address} still exists after delete"

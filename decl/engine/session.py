@@ -70,6 +70,18 @@ class Session:
         )
         return plan(self.project, self.desired.items, snapshot, traits, options)
 
+    def prepare_providers(self) -> None:
+        """Let the providers of this manifest warm up in the background while discovery runs."""
+        import threading
+
+        for name in sorted({item.provider for item in self.desired.items}):
+            try:
+                provider = self.registry.get(name)
+            except ProviderLoadError:
+                continue
+            threading.Thread(target=_quietly, args=(provider.prepare,), daemon=True,
+                             name=f"decl-prepare-{name}").start()
+
     def _check_targets(self, options: PlanOptions) -> None:
         known = {d.address for d in self.desired.items}
         for target in options.targets:
@@ -80,6 +92,13 @@ class Session:
     def close(self) -> None:
         """Close connections."""
         self.pool.close()
+
+
+def _quietly(function: Any) -> None:
+    try:
+        function()
+    except Exception:  # noqa: BLE001 - a warm-up that fails changes nothing; apply will say
+        pass
 
 
 def open_session(inputs: Inputs, registry: Registry | None = None) -> Session:

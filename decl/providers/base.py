@@ -78,6 +78,10 @@ class Provider(abc.ABC):
         traits = self.traits.get(kind)
         return bool(traits and traits.default_prevent_destroy)
 
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Warm up before an apply (import heavy libraries): run in a thread during discovery,
+        so that the first change does not wait for it."""
+
     @abc.abstractmethod
     def check(self, conn: Connection) -> Availability:
         """Is the tool there on this host, and which version."""
@@ -91,6 +95,14 @@ class Provider(abc.ABC):
         carries this project's marks (orphans, `address` from the marks). Problems found
         (e.g. a missing image with pull: never) go in `problems` by address.
         """
+
+    def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
+        """Re-discover one resource after a change (the executor's verification).
+
+        The default runs a whole discovery pass; a provider can answer more cheaply."""
+        found = self.discover(conn, project, [desired])
+        return next((o for o in found.observed
+                     if o.address == desired.address and o.host == desired.host), None)
 
     @abc.abstractmethod
     def apply(

@@ -66,6 +66,12 @@ class DockerProvider(Provider):
 
     # -- discovery ---------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Import the docker SDK (0.2 s) while discovery reads the engine over its socket."""
+        import docker  # noqa: F401
+        import docker.errors  # noqa: F401
+        import docker.types  # noqa: F401
+
     def check(self, conn: Any) -> Availability:
         """Ask the engine for its version."""
         try:
@@ -89,6 +95,18 @@ class DockerProvider(Provider):
                                 f"{exc.message}") from None
         except OSError as exc:  # requests' errors are OSErrors too
             raise ConnectionFailed(conn.host, "docker", f"{type(exc).__name__}: {exc}") from None
+
+    def observe(self, conn: Any, project: str, desired: Desired) -> Observed | None:
+        """A container after a change: one inspect (and its image), not a whole pass."""
+        if desired.kind != "container":
+            return super().observe(conn, project, desired)
+        discoverer = _Discoverer(_reader(conn), conn.host, project, [desired])
+        try:
+            discoverer._container(desired.address, desired.name, desired.name)
+        except EngineError as exc:
+            raise ProviderError(f"the docker engine on host {conn.host} refused a query: "
+                                f"{exc.message}") from None
+        return next(iter(discoverer.result.observed), None)
 
     # -- changes -----------------------------------------------------------------------
 
@@ -215,6 +233,8 @@ class _Discoverer:
             attrs = self.reader.inspect_container(container_id)
         except EngineNotFound:  # removed meanwhile
             return
+        if (attrs.get("Name") or "").lstrip("/") != name:
+            return  # the engine matched an ID prefix, not this name
         desired = self.wanted.get(("container", name))
         want = desired.spec if desired is not None else None
         image_attrs = self.images.get(attrs.get("Image") or "")

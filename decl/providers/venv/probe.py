@@ -3,20 +3,18 @@
 It reads, for every venv path asked about and every path in the project's index on that
 host: pyvenv.cfg, decl's mark file, and the installed distributions' metadata (name,
 version, Requires-Dist) straight from site-packages, without starting pip. It prints one
-JSON document. Input (JSON on stdin): {"paths": [...], "index": "path of the index file"}.
+JSON document. Input (JSON on stdin): {"paths": [...], "index": "path of the index file",
+"interpreters": [...]}. On the local host the same code runs in decl's own process.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from typing import Any
 
 MARK_FILE = "decl.json"
 
-SCRIPT = r'''
+SURVEY = r'''
 import glob, json, os, platform, sys
-req = json.load(sys.stdin)
 
 def cfg_of(path):
     out = {}
@@ -93,30 +91,37 @@ def probe(raw):
         item["python"] = exe
     return item
 
-index = []
-index_file = os.path.expanduser(req.get("index") or "")
-if index_file and os.path.exists(index_file):
-    try:
-        with open(index_file, encoding="utf-8") as f:
-            index = json.load(f).get("venvs", [])
-    except (OSError, ValueError):
-        index = []
-paths = list(dict.fromkeys(list(req.get("paths", [])) + [e["path"] for e in index]))
-interpreters = {}
-for want in req.get("interpreters", []):
-    real = os.path.realpath(os.path.expanduser(want)) if os.sep in want else None
-    interpreters[want] = real
-env = {"platform_system": platform.system(), "sys_platform": sys.platform,
-       "platform_machine": platform.machine(), "os_name": os.name,
-       "implementation_name": sys.implementation.name,
-       "platform_python_implementation": platform.python_implementation()}
-json.dump({"venvs": [probe(p) for p in paths], "index": index, "env": env,
-           "home": os.path.expanduser("~"), "interpreters": interpreters}, sys.stdout)
+def survey(req):
+    index = []
+    index_file = os.path.expanduser(req.get("index") or "")
+    if index_file and os.path.exists(index_file):
+        try:
+            with open(index_file, encoding="utf-8") as f:
+                index = json.load(f).get("venvs", [])
+        except (OSError, ValueError):
+            index = []
+    paths = list(dict.fromkeys(list(req.get("paths", [])) + [e["path"] for e in index]))
+    interpreters = {}
+    for want in req.get("interpreters", []):
+        real = os.path.realpath(os.path.expanduser(want)) if os.sep in want else None
+        interpreters[want] = real
+    env = {"platform_system": platform.system(), "sys_platform": sys.platform,
+           "platform_machine": platform.machine(), "os_name": os.name,
+           "implementation_name": sys.implementation.name,
+           "platform_python_implementation": platform.python_implementation()}
+    return {"venvs": [probe(p) for p in paths], "index": index, "env": env,
+            "home": os.path.expanduser("~"), "interpreters": interpreters}
 '''
 
+# What another host's Python runs: the functions above, then one survey of stdin's request.
+SCRIPT = SURVEY + "\njson.dump(survey(json.load(sys.stdin)), sys.stdout)\n"
 
-def run_locally(request: dict) -> dict:  # pragma: no cover - debugging aid
-    """Run the script with this interpreter (handy when debugging)."""
-    done = subprocess.run([sys.executable, "-c", SCRIPT], input=json.dumps(request).encode(),
-                          capture_output=True, check=True)
-    return json.loads(done.stdout)
+_local: dict[str, Any] = {}
+
+
+def survey_here(request: dict[str, Any]) -> dict[str, Any]:
+    """The same survey in this process (the local host: no interpreter to start)."""
+    if not _local:
+        exec(compile(SURVEY, "decl-venv-survey", "exec"), _local)  # noqa: S102 - our own code
+    result: dict[str, Any] = _local["survey"](request)
+    return result

@@ -16,7 +16,7 @@ from decl.engine.traits import KindTraits, Policy
 from decl.errors import ProviderError
 from decl.manifest.model import Venv
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
-from decl.providers.venv.probe import MARK_FILE, SCRIPT
+from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
 from decl.providers.venv.requirements import (
     SEED_PACKAGES,
     desired_packages,
@@ -113,6 +113,8 @@ class VenvProvider(Provider):
                interpreters: list[str]) -> dict[str, Any]:
         request = {"paths": paths, "index": self._index_file(project),
                    "interpreters": interpreters}
+        if conn.is_local:
+            return survey_here(request)
         result = conn.run([self._python(conn), "-c", SCRIPT],
                           input=json.dumps(request).encode(), timeout=120)
         result.check(f"reading venvs on host {conn.host}")
