@@ -1,0 +1,1 @@
+"""decl's benchmarks (not part of the installed package)."""

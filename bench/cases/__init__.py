@@ -1,0 +1,1 @@
+"""The bench's cases: venvs, containers, plan scaling, start-up."""

@@ -1,0 +1,149 @@
+"""N containers (and one network) on a dockerd of the bench's own: create, then a no-op re-run.
+
+The same work for every tool: one network, then N busybox containers (`sleep 3600` under an
+init, on that network), started. The image is built locally (`docker import`), never pulled.
+- decl: `decl apply -y` (networks + containers in one manifest).
+- Compose: Debian's docker-compose 1.29, `up -d` of a compose file with the same services
+  (`init: true`, `container_name`, one network).
+- Ansible: `community.docker.docker_network` then `community.docker.docker_container`
+  looped over the N names (facts not gathered).
+Every tool's objects are named apart (d-/c-/a- prefixes) and removed after each create.
+decl's `plan` on the converged containers is recorded too (case "plan").
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Callable
+
+from bench.cases.common import DECL, BenchError, Context, Result, timed
+
+IMAGE = "decl-test/busybox:1"
+COMMAND = ["sleep", "3600"]
+
+
+def names(prefix: str, n: int) -> list[str]:
+    """The N container names of one tool."""
+    return [f"{prefix}{i:02d}" for i in range(n)]
+
+
+def decl_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
+    """A manifest of one network and N containers; returns the argv of `decl apply -y`."""
+    net = f"d-net-{n}"
+    manifest = root / "decl.yaml"
+    manifest.write_text(json.dumps({
+        "version": 1, "project": f"bench-ct-{n}", "networks": {net: {}},
+        "containers": {name: {"image": IMAGE, "pull": "never", "init": True,
+                              "command": COMMAND, "networks": [net]}
+                       for name in names(f"d{n}-", n)},
+    }, indent=1))
+    return [*DECL, "apply", "-y", "--parallelism", str(ctx.parallelism), "-f", str(manifest)]
+
+
+def compose_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
+    """The same services in a compose file; returns the argv of `docker-compose up -d`."""
+    compose = root / "docker-compose.yml"
+    compose.write_text(json.dumps({
+        "version": "2.4",
+        "networks": {"net": {}},
+        "services": {name: {"image": IMAGE, "init": True, "container_name": name,
+                            "command": COMMAND, "networks": ["net"]}
+                     for name in names(f"c{n}-", n)},
+    }, indent=1))
+    return [*ctx.peers.tools["compose"], "-p", f"benchc{n}", "-f", str(compose), "up", "-d"]
+
+
+def ansible_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
+    """A playbook: the network, then the containers in a loop; argv of ansible-playbook."""
+    net = f"a-net-{n}"
+    play = [{
+        "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "tasks": [
+            {"name": "network", "community.docker.docker_network": {"name": net}},
+            {"name": "containers", "community.docker.docker_container": {
+                "name": "{{ item }}", "image": IMAGE, "command": COMMAND, "init": True,
+                "state": "started", "networks": [{"name": net}],
+                "networks_cli_compatible": True,
+            }, "loop": names(f"a{n}-", n)},
+        ],
+    }]
+    playbook = root / "playbook.yml"
+    playbook.write_text(json.dumps(play, indent=1))
+    return [*ctx.peers.tools["ansible"], "-i", "localhost,", "-e",
+            f"ansible_python_interpreter={ctx.peers.python}", str(playbook)]
+
+
+PREFIX = {"decl": "d", "compose": "c", "ansible": "a"}
+
+
+def remove_all(ctx: Context, tool: str, n: int) -> None:
+    """Remove one tool's containers and networks (by name prefix; not timed)."""
+    engine = ctx.engine
+    prefix = f"{PREFIX[tool]}{n}-"
+    ids = engine.docker("ps", "-aq", "--filter", f"name=^{prefix}").stdout.decode().split()
+    if ids:
+        engine.docker("rm", "-f", *ids, check=True)
+    nets = {"decl": f"d-net-{n}", "compose": f"benchc{n}_net", "ansible": f"a-net-{n}"}
+    engine.docker("network", "rm", nets[tool])
+
+
+def check_created(ctx: Context, tool: str, n: int) -> None:
+    """All N containers of the tool are running."""
+    prefix = f"{PREFIX[tool]}{n}-"
+    running = ctx.engine.docker("ps", "-q", "--filter", f"name=^{prefix}",
+                                "--filter", "status=running").stdout.decode().split()
+    if len(running) != n:
+        raise BenchError(f"{tool}: {len(running)} of {n} containers running after create")
+
+
+def tools(ctx: Context) -> dict[str, Callable]:
+    """tool name -> files writer."""
+    chosen: dict[str, Callable] = {"decl": decl_files}
+    if ctx.peers.has("compose"):
+        chosen["compose"] = compose_files
+    if ctx.peers.has("ansible"):
+        chosen["ansible"] = ansible_files
+    return chosen
+
+
+def run_case(ctx: Context) -> list[Result]:
+    """Create and no-op timings of every tool at every N, and decl plan on converged ones."""
+    if ctx.engine is None:
+        raise BenchError("the containers case needs the bench's dockerd")
+    results: list[Result] = []
+    chosen = tools(ctx)
+    for n in ctx.sizes:
+        roots = {name: ctx.work / "containers" / f"{name}-{n}" for name in chosen}
+        argvs = {}
+        for name, writer in chosen.items():
+            roots[name].mkdir(parents=True, exist_ok=True)
+            argvs[name] = writer(ctx, roots[name], n)
+        create = {name: Result("containers", name, n, "create") for name in chosen}
+        noop = {name: Result("containers", name, n, "noop") for name in chosen}
+        for rep in range(ctx.repeat):
+            for name in chosen:
+                if ctx.enough(create[name]):
+                    continue
+                remove_all(ctx, name, n)
+                seconds, _ = timed(argvs[name], ctx.env, roots[name])
+                check_created(ctx, name, n)
+                create[name].samples.append(seconds)
+                ctx.log(f"containers N={n} {name} create #{rep + 1}: {seconds:.2f} s")
+        for rep in range(ctx.repeat):
+            for name in chosen:
+                if ctx.enough(noop[name]):
+                    continue
+                seconds, _ = timed(argvs[name], ctx.env, roots[name])
+                noop[name].samples.append(seconds)
+                ctx.log(f"containers N={n} {name} no-op #{rep + 1}: {seconds:.2f} s")
+        plan = Result("plan", "decl", n, "containers")
+        manifest = argvs["decl"][-1]
+        for _ in range(ctx.repeat):
+            seconds, _ = timed([*DECL, "plan", "--detailed-exitcode", "-f", manifest], ctx.env)
+            plan.samples.append(seconds)
+        ctx.log(f"containers N={n} decl plan: {plan.median:.2f} s")
+        results += [*create.values(), *noop.values(), plan]
+        for name in chosen:
+            remove_all(ctx, name, n)
+    return results
