@@ -117,3 +117,63 @@ def volume_kwargs(name: str, spec: dict[str, Any], labels: dict[str, str]) -> di
     """Arguments of `client.volumes.create`."""
     return {"name": name, "driver": spec.get("driver") or "local",
             "driver_opts": dict(spec.get("options") or {}), "labels": labels}
+
+
+def _drop_empty(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v not in (None, {}, [], "")}
+
+
+def container_body(name: str, spec: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The Engine API body of `POST /containers/create?name=NAME` for a desired spec: what the
+    SDK sends for `container_kwargs`, written out, so a local engine needs no SDK import."""
+    kwargs = container_kwargs(name, spec, labels)
+    ports = kwargs.get("ports") or {}
+    host: dict[str, Any] = _drop_empty({
+        "RestartPolicy": kwargs["restart_policy"],
+        "PortBindings": {key: [{"HostIp": ip, "HostPort": str(port)} for ip, port in binds]
+                         for key, binds in ports.items()},
+        "Binds": list(kwargs.get("volumes") or []),
+        "Memory": kwargs.get("mem_limit"),
+        "NanoCpus": kwargs.get("nano_cpus"),
+        "NetworkMode": kwargs.get("network") or "default",
+    })
+    if kwargs.get("init"):
+        host["Init"] = True
+    check = kwargs.get("healthcheck")
+    body = _drop_empty({
+        "Image": kwargs["image"],
+        "Cmd": kwargs.get("command"),
+        "Entrypoint": kwargs.get("entrypoint"),
+        "Env": [f"{k}={v}" for k, v in kwargs["environment"].items()],
+        "Labels": kwargs["labels"],
+        "ExposedPorts": {key: {} for key in ports},
+        "Volumes": {bind.split(":")[1]: {} for bind in kwargs.get("volumes") or []},
+        "User": kwargs.get("user"),
+        "WorkingDir": kwargs.get("working_dir"),
+        "Hostname": kwargs.get("hostname"),
+        "Healthcheck": None if not check else _drop_empty({
+            "Test": check["test"], "Interval": check.get("interval"),
+            "Timeout": check.get("timeout"), "Retries": check.get("retries"),
+            "StartPeriod": check.get("start_period")}),
+        "HostConfig": host,
+    })
+    if kwargs.get("network"):
+        body["NetworkingConfig"] = {"EndpointsConfig": {kwargs["network"]: {}}}
+    return body
+
+
+def network_body(name: str, spec: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The Engine API body of `POST /networks/create`."""
+    body: dict[str, Any] = {"Name": name, "Driver": spec.get("driver") or "bridge",
+                            "Internal": bool(spec.get("internal")), "Labels": labels,
+                            "CheckDuplicate": True}
+    if spec.get("subnet"):
+        body["IPAM"] = {"Driver": "default", "Config": [_drop_empty(
+            {"Subnet": spec["subnet"], "Gateway": spec.get("gateway")})]}
+    return body
+
+
+def volume_body(name: str, spec: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The Engine API body of `POST /volumes/create`."""
+    return {"Name": name, "Driver": spec.get("driver") or "local",
+            "DriverOpts": dict(spec.get("options") or {}), "Labels": labels}

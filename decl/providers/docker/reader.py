@@ -3,7 +3,9 @@
 On a local `unix://` engine they go straight over the socket with http.client: importing
 the docker SDK (requests, paramiko...) costs more than a whole discovery pass, and a plan
 that changes nothing should not pay for it. Every other engine (ssh://, tcp://) is read
-through the SDK's low-level client. Changes always go through the SDK.
+through the SDK's low-level client. Creating containers, networks and volumes on a local
+engine goes over the socket too (see provider.LocalCreate); every other change goes through
+the SDK.
 """
 
 from __future__ import annotations
@@ -111,13 +113,27 @@ class UnixReader(Reader):
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET over the socket; retried once on a dropped keep-alive connection."""
+        return self.call("GET", path, params)
+
+    def post(self, path: str, params: dict[str, str] | None = None,
+             body: dict[str, Any] | None = None) -> Any:
+        """POST a JSON body (never retried: a write must not happen twice)."""
+        return self.call("POST", path, params, body)
+
+    def call(self, method: str, path: str, params: dict[str, str] | None = None,
+             body: dict[str, Any] | None = None) -> Any:
+        """One request over the socket, decoded from JSON; EngineNotFound / EngineError."""
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
-        for attempt in (1, 2):
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Host": "docker"}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in ((1, 2) if method == "GET" else (2,)):
             conn = self._connection()
             try:
-                conn.request("GET", url, headers={"Host": "docker"})
+                conn.request(method, url, body=payload, headers=headers)
                 response = conn.getresponse()
-                body = response.read()
+                body_bytes = response.read()
                 break
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 conn.close()
@@ -127,10 +143,10 @@ class UnixReader(Reader):
                                            f"cannot reach the engine at unix://{self.path}: "
                                            f"{type(exc).__name__}: {exc}") from None
         if response.status == 404:
-            raise EngineNotFound(_message(body))
+            raise EngineNotFound(_message(body_bytes))
         if response.status >= 400:
-            raise EngineError(response.status, _message(body))
-        return json.loads(body) if body else None
+            raise EngineError(response.status, _message(body_bytes))
+        return json.loads(body_bytes) if body_bytes else None
 
 
 def _message(body: bytes) -> str:
