@@ -89,7 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--time-budget", type=float, default=45,
                         help="seconds: a measurement whose runs took this long gets no more "
                              "runs (at least one always)")
-    parser.add_argument("--parallelism", type=int, default=4, help="decl apply --parallelism")
+    parser.add_argument("--parallelism", type=int, default=10,
+                        help="decl apply --parallelism (decl's default: 10)")
     parser.add_argument("--peers-dir", type=pathlib.Path, default=peers_mod.DEFAULT_DIR)
     parser.add_argument("--no-install", action="store_true",
                         help="use the peers that are installed; install nothing")

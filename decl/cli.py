@@ -239,7 +239,7 @@ def _reporter() -> Any:
 @_plan_options
 @click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and results as JSON.")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64),
+@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 64),
               help="Changes carried out at once.")
 def apply(planfile: str | None, file: str, var_assignments: Any, var_files: Any,
           secret_files: Any, targets: Any, prune: bool, auto_approve: bool, as_json: bool,
@@ -265,7 +265,7 @@ def apply(planfile: str | None, file: str, var_assignments: Any, var_files: Any,
 @_plan_options
 @click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and results as JSON.")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 64))
 def destroy(file: str, var_assignments: Any, var_files: Any, secret_files: Any, targets: Any,
             prune: bool, auto_approve: bool, as_json: bool, parallelism: int) -> int:
     """Delete every resource of the manifest that decl made (protected ones are kept)."""

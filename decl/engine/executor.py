@@ -65,7 +65,7 @@ class Executor:
         pool: ConnectionPool,
         traits: dict[tuple[str, str], KindTraits],
         *,
-        parallelism: int = 4,
+        parallelism: int = 10,
         journal: Journal | None = None,
         reporter: Reporter | None = None,
         scrub: Callable[[str], str] = lambda text: text,

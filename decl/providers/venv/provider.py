@@ -44,6 +44,8 @@ class VenvProvider(Provider):
     name = "venv"
     kinds = ("venv",)
     traits = {"venv": VENV_TRAITS}
+    # Creating a venv and installing into it is CPU-bound: four at a time per host.
+    parallel_limit = 4
 
     def __init__(self) -> None:
         self._index_lock = threading.Lock()
