@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,7 +38,6 @@ DEFAULT_URI = "qemu:///system"
 # CPU models used under emulation when options name none (libvirt's own default for
 # aarch64 is a 32-bit core).
 LIBVIRT_TCG_CPU = {"aarch64": "cortex-a57"}
-DISCOVERY_WORKERS = 8
 
 
 def parse_options(address: str, raw: dict[str, Any]) -> LibvirtOptions:
@@ -154,9 +152,7 @@ class LibvirtProvider(Provider):
         virsh = Virsh(conn, uri)
         names = virsh.list_names()
         stats = virsh.domstats() if names else {}
-        with concurrent.futures.ThreadPoolExecutor(
-                max_workers=max(1, min(DISCOVERY_WORKERS, len(names)))) as pool:
-            xmls = dict(zip(names, pool.map(virsh.dumpxml, names), strict=True))
+        xmls = virsh.dumpxml_many(names) if names else {}
         by_name = {d.name: d for d in wanted}
         for name in names:
             xml = xmls.get(name)
