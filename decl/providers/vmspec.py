@@ -178,6 +178,49 @@ def bridge_exists(conn: Any, bridge: str) -> bool:
     return bool(conn.exists(f"/sys/class/net/{bridge}/bridge"))
 
 
+def host_problem(conn: Any, facts: Any, model: Any, provider: str,
+                 kvm_option: str | None) -> tuple[str | None, str]:
+    """Plan-time problems of a VM on its host, shared by the VM providers: an arch the
+    provider cannot run, a missing qemu-system binary, KVM asked for where it cannot work
+    (`kvm_option` names the option that asked: "domain_type", "accel"), a missing bridge.
+    Returns (problem or None, the guest's arch)."""
+    host_arch = facts.arch(conn)
+    arch = model.arch or host_arch
+    binary = QEMU_BINARY.get(arch)
+    if binary is None:
+        return f"arch {arch} is not supported by the {provider} provider", arch
+    if facts.which(conn, binary) is None:
+        return f"arch {arch} needs {binary}, which is not installed on host {conn.host}", arch
+    if kvm_option and (arch != host_arch or not facts.kvm_usable(conn)):
+        why = (f"arch {arch} is not the host's ({host_arch})" if arch != host_arch
+               else "/dev/kvm is missing or not usable")
+        return f"{kvm_option} kvm is not possible on host {conn.host}: {why}", arch
+    network = model.network
+    if network.mode == "bridge" and not bridge_exists(conn, network.bridge):
+        return f"bridge {network.bridge} does not exist on host {conn.host}", arch
+    return None, arch
+
+
+def make_disks(conn: Any, model: Any, path_of: Any, image_cache: str, disk_mode: str,
+               made: list[str], progress: Any) -> list[tuple[str, str, Any]]:
+    """Make each disk of a new VM (an overlay on, or a copy of, its verified image, or an
+    empty qcow2), appending every file made to `made`. Returns (dev, path, disk) triples."""
+    from decl.providers import images
+
+    out = []
+    for dev, disk in zip(disk_names(len(model.disks)), model.disks, strict=True):
+        base = None
+        if disk.image:
+            progress(f"preparing image {disk.image}", None)
+            base = images.ensure_image(conn, disk.image, disk.checksum, image_cache, progress)
+        path = path_of(dev)
+        progress(f"making disk {dev} ({path})", None)
+        images.make_disk(conn, path, disk.size, base, disk_mode, progress)
+        made.append(path)
+        out.append((dev, path, disk))
+    return out
+
+
 def creation_problem(conn: Any, model: Any, arch: str, uefi_firmware: Any) -> str | None:
     """Plan-time problems of a VM that does not exist yet, shared by the VM providers:
     a missing or unverifiable image, a missing cdrom, UEFI without firmware, no ISO tool."""

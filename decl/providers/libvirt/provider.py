@@ -23,12 +23,11 @@ from decl.providers.libvirt.options import LibvirtOptions
 from decl.providers.libvirt.virsh import Virsh, capacities_from_stats, state_from_stats
 from decl.providers.vmspec import (
     DEFAULT_MACHINE,
-    QEMU_BINARY,
     HostFacts,
-    bridge_exists,
     creation_problem,
-    disk_names,
     disk_source_id,
+    host_problem,
+    make_disks,
     options_error,
     vm_spec,
     vm_traits,
@@ -192,22 +191,11 @@ class LibvirtProvider(Provider):
         """A plan-time error for a wanted VM, or None."""
         model = desired.model
         options = parse_options(desired.address, model.options)
-        host_arch = self.facts.arch(conn)
-        arch = model.arch or host_arch
-        binary = QEMU_BINARY.get(arch)
-        if binary is None:
-            return f"arch {arch} is not supported by the libvirt provider"
-        if self.facts.which(conn, binary) is None:
-            return f"arch {arch} needs {binary}, which is not installed on host {conn.host}"
-        if options.domain_type == "kvm" and (arch != host_arch or
-                                             not self.facts.kvm_usable(conn)):
-            why = (f"arch {arch} is not the host's ({host_arch})" if arch != host_arch
-                   else "/dev/kvm is missing or not usable")
-            return f"domain_type kvm is not possible on host {conn.host}: {why}"
-        network = model.network
-        if network.mode == "bridge" and not bridge_exists(conn, network.bridge):
-            return f"bridge {network.bridge} does not exist on host {conn.host}"
-        if network.mode == "nat" and options.network not in networks:
+        problem, arch = host_problem(conn, self.facts, model, "libvirt",
+                                     "domain_type" if options.domain_type == "kvm" else None)
+        if problem:
+            return problem
+        if model.network.mode == "nat" and options.network not in networks:
             return (f"libvirt network {options.network!r} is not active on host {conn.host} "
                     f"(virsh net-start {options.network})")
         if model.memory % 1024:
@@ -287,16 +275,9 @@ class LibvirtProvider(Provider):
             record: dict[str, Any] = {"disks": {}, "seed": None, "cloud_init": None,
                                       "cdrom": None}
             disks = []
-            for dev, disk in zip(disk_names(len(model.disks)), model.disks, strict=True):
-                base = None
-                if disk.image:
-                    progress(f"preparing image {disk.image}", None)
-                    base = images.ensure_image(conn, disk.image, disk.checksum,
-                                               f"{pool}/decl-images", progress)
-                path = f"{pool}/{name}-{dev}.qcow2"
-                progress(f"making disk {dev} ({path})", None)
-                images.make_disk(conn, path, disk.size, base, options.disk_mode, progress)
-                made.append(path)
+            for dev, path, disk in make_disks(conn, model, lambda d: f"{pool}/{name}-{d}.qcow2",
+                                              f"{pool}/decl-images", options.disk_mode, made,
+                                              progress):
                 record["disks"][dev] = {"path": path, "source": disk_source_id(disk),
                                         "made": True}
                 disks.append(DiskDevice(dev=dev, path=path))

@@ -34,10 +34,10 @@ from decl.providers.vmspec import (
     DEFAULT_MACHINE,
     QEMU_BINARY,
     HostFacts,
-    bridge_exists,
     creation_problem,
-    disk_names,
     disk_source_id,
+    host_problem,
+    make_disks,
     options_error,
     uefi_missing_message,
     vm_spec,
@@ -207,19 +207,10 @@ class QemuProvider(Provider):
         """A plan-time error for a wanted VM, or None."""
         model = desired.model
         options = parse_options(desired.address, model.options)
-        host_arch = self.facts.arch(conn)
-        arch = model.arch or host_arch
-        binary = QEMU_BINARY.get(arch)
-        if binary is None:
-            return f"arch {arch} is not supported by the qemu provider"
-        if self.facts.which(conn, binary) is None:
-            return f"arch {arch} needs {binary}, which is not installed on host {conn.host}"
-        if options.accel == "kvm" and (arch != host_arch or not self.facts.kvm_usable(conn)):
-            why = (f"arch {arch} is not the host's ({host_arch})" if arch != host_arch
-                   else "/dev/kvm is missing or not usable")
-            return f"accel kvm is not possible on host {conn.host}: {why}"
-        if model.network.mode == "bridge" and not bridge_exists(conn, model.network.bridge):
-            return f"bridge {model.network.bridge} does not exist on host {conn.host}"
+        problem, arch = host_problem(conn, self.facts, model, "qemu",
+                                     "accel" if options.accel == "kvm" else None)
+        if problem:
+            return problem
         if model.memory % (1024 * 1024):
             return "memory must be a whole number of MiB for QEMU"
         if exists:
@@ -304,18 +295,10 @@ class QemuProvider(Provider):
         conn.makedirs(vmdir)
         made: list[str] = []
         try:
-            disks = []
-            for dev, disk in zip(disk_names(len(model.disks)), model.disks, strict=True):
-                base = None
-                if disk.image:
-                    progress(f"preparing image {disk.image}", None)
-                    base = images.ensure_image(conn, disk.image, disk.checksum,
-                                               self._host_cache(conn), progress)
-                path = f"{vmdir}/disk-{dev}.qcow2"
-                progress(f"making disk {dev} ({path})", None)
-                images.make_disk(conn, path, disk.size, base, options.disk_mode, progress)
-                made.append(path)
-                disks.append({"dev": dev, "path": path, "source": disk_source_id(disk)})
+            disks = [{"dev": dev, "path": path, "source": disk_source_id(disk)}
+                     for dev, path, disk in make_disks(
+                         conn, model, lambda d: f"{vmdir}/disk-{d}.qcow2",
+                         self._host_cache(conn), options.disk_mode, made, progress)]
             uefi_code = None
             if model.firmware == "uefi":
                 arch = model.arch or self.facts.arch(conn)
