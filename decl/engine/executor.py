@@ -13,7 +13,7 @@ from typing import Any
 
 from decl.connections.pool import ConnectionPool
 from decl.engine.plan import Action, Change, Plan
-from decl.engine.planner import DEFAULT_TRAITS, PlanOptions, _plan_one
+from decl.engine.planner import DEFAULT_TRAITS, PlanOptions, plan_resource
 from decl.engine.resource import Desired, Observed
 from decl.engine.traits import KindTraits
 from decl.errors import DeclError
@@ -235,7 +235,7 @@ class Executor:
         if desired is None:
             return ""
         traits = self.traits.get((desired.provider, desired.kind), DEFAULT_TRAITS)
-        again, error = _plan_one(self.plan.project, desired, observed, traits,
+        again, error = plan_resource(self.plan.project, desired, observed, traits,
                                  PlanOptions(destroy=self.destroy))
         if error:
             return f"did not converge: {error}"

@@ -137,7 +137,7 @@ def plan(
             result.observed_fingerprints[item.address] = observed.fingerprint()
         else:
             result.observed_fingerprints[item.address] = "absent"
-        change, error = _plan_one(project, item, observed, kind_traits, options)
+        change, error = plan_resource(project, item, observed, kind_traits, options)
         if error:
             result.errors.append(Problem(item.address, error, item.host, item.provider))
         if change is not None:
@@ -149,7 +149,7 @@ def plan(
     return result
 
 
-def _plan_one(
+def plan_resource(
     project: str,
     item: Desired,
     observed: Observed | None,
