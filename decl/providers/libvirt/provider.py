@@ -304,7 +304,8 @@ class LibvirtProvider(VmProvider[LibvirtOptions]):
             seed = record.get("seed") or f"{pool}/{desired.name}-seed.iso"
             cloud = model.cloud_init.model_dump(mode="json")
             existed = conn.exists(seed)
-            if not (existed and record.get("cloud_init") == cloud):
+            if not (existed and record.get("cloud_init") == cloud
+                    and "cloud_init" not in op.changed_fields()):
                 self.make_seed(op, seed)
                 if not existed:
                     made.append(seed)
