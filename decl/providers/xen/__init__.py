@@ -1,0 +1,1 @@
+"""Xen hosts with the xl toolstack, locally or over SSH."""
