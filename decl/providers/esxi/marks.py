@@ -10,7 +10,7 @@ them through VMware Tools; the marks hold nothing secret).
 
 from __future__ import annotations
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 from decl.providers.esxi.vmx import Vmx
 
 PREFIX = "guestinfo.decl."

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 
 BEGIN = "# BEGIN decl: this block marks the domain as managed by decl; leave it as it is"
 END = "# END decl"

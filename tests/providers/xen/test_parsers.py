@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 from decl.providers.xen import xl
 from decl.providers.xen.cfg import BEGIN, CfgError, XlConfig, disk_spec, parse_disk_spec, vif_bridge
 
