@@ -5,21 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
-from decl.errors import ManifestError
+from decl.providers.base import ValidateContext, ValidationProblem
 from decl.providers.esxi.config import MAX_DISKS, MIB, disk_devices
+from decl.providers.vmbase import VmOptions, VmSupport
 
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()+-]{0,79}$")
 PLAIN = re.compile(r"^[^\x00-\x1f\"|\[\]/\\]{1,80}$")
 
 
-class EsxiOptions(BaseModel):
+class EsxiOptions(VmOptions):
     """`options:` of a VM with `provider: esxi`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     datastore: str = Field("datastore1", description="Datastore that holds the VM's folder.")
     port_group: str = Field(
@@ -52,48 +51,37 @@ class EsxiOptions(BaseModel):
         return value
 
 
-def parse_options(address: str, raw: dict[str, Any] | None) -> EsxiOptions:
-    """The VM's options, checked (ManifestError naming the address and option)."""
-    try:
-        return EsxiOptions.model_validate(raw or {})
-    except ValidationError as exc:
-        parts = []
-        for item in exc.errors():
-            loc = ".".join(str(p) for p in item.get("loc", ()))
-            parts.append(f"options.{loc}: {item.get('msg')}" if loc else str(item.get("msg")))
-        raise ManifestError(f"{address}: invalid esxi options: " + "; ".join(parts)) from None
+SUPPORT = VmSupport(arches=frozenset({"x86_64"}), cdrom=False, cloud_init=False,
+                    memory_multiple=4 * MIB, min_memory=4 * MIB, max_disks=MAX_DISKS,
+                    max_cpus=128)
 
 
-def desired_spec(name: str, model: Any) -> dict[str, Any]:
-    """The comparable spec of a manifest VM for ESXi; ManifestError for what ESXi or this
-    provider cannot do."""
-    address = f"vm.{name}"
-    options = parse_options(address, model.options)
-    unsupported = [f for f in ("cdrom", "cloud_init") if getattr(model, f, None) is not None]
-    if any(disk.image for disk in model.disks):
-        unsupported.append("disks with an image")
-    if unsupported:
-        raise ManifestError(f"{address}: the esxi provider does not support "
-                            f"{' or '.join(unsupported)} yet")
-    if model.arch not in (None, "x86_64"):
-        raise ManifestError(f"{address}: ESXi runs x86_64 guests only, not {model.arch}")
-    if model.memory % (4 * MIB) or model.memory < 4 * MIB:
-        raise ManifestError(f"{address}: ESXi needs memory in whole multiples of 4MiB, not "
-                            f"{format_size(model.memory)}")
-    if model.cpus > 128:
-        raise ManifestError(f"{address}: ESXi gives a VM at most 128 vCPUs")
-    if len(model.disks) > MAX_DISKS:
-        raise ManifestError(f"{address}: at most {MAX_DISKS} disks on one controller")
+def validate_vm(model: Any, options: EsxiOptions, context: ValidateContext
+                ) -> list[ValidationProblem]:
+    """What ESXi (or this provider) cannot do, at its manifest position."""
+    problems = []
     for index, disk in enumerate(model.disks):
-        if disk.size is None or disk.size % 1024:
-            raise ManifestError(f"{address}: disks[{index}] needs a size in whole KiB")
+        if disk.image is not None:
+            problems.append(ValidationProblem(context.at("disks", index, "image"),
+                                              "the esxi provider does not make disks from "
+                                              "images yet"))
+        elif disk.size is None or disk.size % 1024:
+            problems.append(ValidationProblem(context.at("disks", index, "size"),
+                                              "an ESXi disk needs a size in whole KiB"))
+    bridge = model.network.bridge
+    if model.network.mode == "bridge" and bridge is not None and not PLAIN.match(bridge):
+        problems.append(ValidationProblem(context.at("network", "bridge"),
+                                          f"{bridge!r} cannot be a port group name (no "
+                                          'quotes, |, [, ], / or \\)'))
+    return problems
+
+
+def desired_spec(name: str, model: Any, options: EsxiOptions) -> dict[str, Any]:
+    """The comparable spec of a manifest VM for ESXi (validate_vm has checked it)."""
     if model.network.mode == "none":
         port_group = None
     elif model.network.mode == "bridge":
         port_group = model.network.bridge
-        if port_group is not None and not PLAIN.match(port_group):
-            raise ManifestError(f"{address}: network.bridge {port_group!r} cannot be a port "
-                                "group name")
     else:
         port_group = options.port_group
     devices = disk_devices(len(model.disks))

@@ -9,16 +9,23 @@ from __future__ import annotations
 import posixpath
 from typing import Any, ClassVar
 
-from decl.connections.base import Connection
-from decl.core.plan import Action, Change
+from decl.connections.base import CommandTimeout, Connection
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits
 from decl.errors import ProviderError
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
-from decl.providers.xen import xl
+from decl.providers.base import (
+    Availability,
+    DesiredContext,
+    Discovery,
+    Operation,
+    ValidateContext,
+    ValidationProblem,
+)
+from decl.providers.vmbase import VmProvider
+from decl.providers.xen import spec, xl
 from decl.providers.xen.cfg import CfgError, XlConfig, disk_spec, parse_disk_spec, vif_bridge
 from decl.providers.xen.host import XenHost
-from decl.providers.xen.spec import MIB, TRAITS, desired_spec, parse_options, vdevs
+from decl.providers.xen.spec import MIB, TRAITS, XenOptions, vdevs
 
 DEFAULT_CONFIG_DIR = "/etc/xen"
 BOOT_KEYS = ("kernel", "ramdisk", "cmdline", "bootloader")
@@ -27,8 +34,8 @@ BOOT_KEYS = ("kernel", "ramdisk", "cmdline", "bootloader")
 def cfg_disks(config: XlConfig) -> dict[str, tuple[str, str]]:
     """vdev -> (path, format) of the disks a config names."""
     out = {}
-    for index, spec in enumerate(config.value("disk") or []):
-        fields = parse_disk_spec(str(spec))
+    for index, entry in enumerate(config.value("disk") or []):
+        fields = parse_disk_spec(str(entry))
         target = fields.get("target", "")
         if target and not target.startswith("/"):
             target = "/dev/" + target
@@ -101,17 +108,27 @@ def write_spec(config: XlConfig, name: str, spec: dict[str, Any],
         config.set("vif", [",".join([*rest, f"bridge={bridge}"])] + old[1:])
 
 
-class XenProvider(Provider):
-    """`vms:` with `provider: xen`."""
+class XenProvider(VmProvider[XenOptions]):
+    """`vms:` with `provider: xen`, on the VM base.
+
+    The spec has Xen's own shape (type, maxvcpus, maxmem, bridge, xvd disks) and its own
+    traits: cpus and memory change live up to maxvcpus and maxmem."""
 
     name: ClassVar[str] = "xen"
-    kinds: ClassVar[tuple[str, ...]] = ("vm",)
     traits: ClassVar[dict[str, KindTraits]] = {"vm": TRAITS}
+    options_model = XenOptions
+    support = spec.SUPPORT
     parallel_limit: ClassVar[int | None] = 4
+
+    @classmethod
+    def validate_vm(cls, model: Any, options: Any, context: ValidateContext
+                    ) -> list[ValidationProblem]:
+        """Boot needs of pv/pvh, the maxima, disks, bridge names."""
+        return spec.validate_vm(model, options, context)
 
     def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
         """type, cpus/maxvcpus, memory/maxmem, firmware, bridge, boot, disks."""
-        return desired_spec(name, model)
+        return spec.desired_spec(name, model, self.options_of(model))
 
     # -- check and discover --------------------------------------------------------------
 
@@ -123,7 +140,8 @@ class XenProvider(Provider):
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """Domains and config files, then the sizes of the disks: two round trips."""
         host = XenHost(conn)
-        dirs = sorted({self._options(d).config_dir for d in wanted} | {DEFAULT_CONFIG_DIR})
+        dirs = sorted({self.options_of(d.model).config_dir for d in wanted}
+                      | {DEFAULT_CONFIG_DIR})
         listing = host.listing(dirs)
         running = {d.name: d for d in listing.domains}
         found = Discovery()
@@ -140,7 +158,7 @@ class XenProvider(Provider):
         claimed: set[str] = set()
         for path, config in configs:
             marks = config.marks
-            if marks is None or marks.project != project:
+            if marks is None or marks.project != project or not marks.address:
                 continue
             if marks.address in claimed:
                 if marks.address in by_address:
@@ -153,8 +171,8 @@ class XenProvider(Provider):
         for desired in wanted:
             if desired.address in claimed:
                 continue
-            options = self._options(desired)
-            path = posixpath.join(options.config_dir, f"{desired.name}.cfg")
+            path = posixpath.join(self.options_of(desired.model).config_dir,
+                                  f"{desired.name}.cfg")
             same = next((c for p, c in configs if p == path or
                          str(c.value("name") or "") == desired.name), None)
             if same is not None:
@@ -168,11 +186,6 @@ class XenProvider(Provider):
             found.observed.append(self._observed(conn, address, path, config, sizes,
                                                  running))
         return found
-
-    def _options(self, desired: Desired | None) -> Any:
-        model = desired.model if desired is not None else None
-        return parse_options(desired.address if desired else "vm", model.options
-                             if model is not None else {})
 
     def _observed(self, conn: Connection, address: str, path: str | None,
                   config: XlConfig | None, sizes: dict[str, int | None],
@@ -190,157 +203,151 @@ class XenProvider(Provider):
             address=address, kind="vm", name=name, provider=self.name, host=conn.host,
             state=domain.state if domain else "stopped",
             spec=spec_from_cfg(config, sizes, domain), marks=config.marks,
-            handle={"domain": domain_name, "cfg": path, "disks": cfg_disks(config),
-                    "made": list(config.created.get("made") or [])})
+            handle={"domain": domain_name, "cfg": path, "disks": cfg_disks(config)})
 
-    # -- apply ---------------------------------------------------------------------------
+    # -- where the VM is -----------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """create, update (live or with a restart), replace, delete, start, stop, adopt."""
-        host = XenHost(conn)
-        action = change.action
-        if action is Action.DELETE:
-            if observed is not None:
-                self._delete(host, change, observed, progress)
-            return
-        if desired is None:
-            raise ProviderError(f"{change.address}: nothing in the manifest to "
-                                f"{action.value}")
-        if action is Action.CREATE:
-            self._create(host, change, desired, progress)
-        elif action is Action.REPLACE:
-            if observed is not None:
-                self._delete(host, change, observed, progress)
-            self._create(host, change, desired, progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            if observed is None:
-                raise ProviderError(f"{change.address}: the VM was not found on host "
-                                    f"{change.host}")
-            self._update(host, change, desired, observed, progress)
-        elif action is Action.START:
-            path = (observed.handle.get("cfg") if observed else None) or \
-                posixpath.join(self._options(desired).config_dir, f"{desired.name}.cfg")
-            progress(f"xl create {path}", None)
-            host.create(path, desired.name)
-        elif action is Action.STOP:
-            self._stop(host, desired, observed.handle["domain"] if observed else desired.name,
-                       progress)
-        else:
-            raise ProviderError(f"{change.address}: the xen provider cannot {action.value}")
+    def _cfg_path(self, op: Operation) -> str:
+        if op.observed is not None and op.observed.handle.get("cfg"):
+            return str(op.observed.handle["cfg"])
+        return posixpath.join(self.options_for(op).config_dir, f"{op.name}.cfg")
 
-    def _create(self, host: XenHost, change: Change, desired: Desired,
-                progress: Progress) -> None:
-        options = self._options(desired)
-        spec = desired.spec
+    @staticmethod
+    def _domain(op: Operation) -> str:
+        if op.observed is not None and op.observed.handle.get("domain"):
+            return str(op.observed.handle["domain"])
+        return op.name
+
+    def _read_cfg(self, op: Operation) -> XlConfig | None:
+        try:
+            text = op.conn.read_file(self._cfg_path(op)).decode("utf-8", "replace")
+        except FileNotFoundError:
+            return None
+        return XlConfig.parse(text)
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def read_marks(self, op: Operation) -> Marks | None:
+        """The marks block of the config file as it is now."""
+        config = self._read_cfg(op)
+        return config.marks if config is not None else None
+
+    def define(self, op: Operation, options: XenOptions) -> None:
+        """Disk images, then the config file with the marks; the domain is not started."""
+        desired = op.need_desired()
+        wanted = desired.spec
+        host = XenHost(op.conn)
         path = posixpath.join(options.config_dir, f"{desired.name}.cfg")
-        if host.conn.exists(path):
-            raise ProviderError(f"{desired.address}: {path} already exists on host "
-                                f"{host.conn.host}: decl will not overwrite it")
-        suffix = "qcow2" if spec["disk_format"] == "qcow2" else "img"
+        if op.conn.exists(path):
+            raise ProviderError(f"{op.address}: {path} already exists on host "
+                                f"{op.conn.host}: decl will not overwrite it")
+        suffix = "qcow2" if wanted["disk_format"] == "qcow2" else "img"
         paths = [posixpath.join(options.disk_dir, f"{desired.name}-{dev}.{suffix}")
-                 for dev in vdevs(spec["disk_count"])]
+                 for dev in vdevs(wanted["disk_count"])]
         made: list[str] = []
         try:
             if paths:
-                host.conn.makedirs(options.disk_dir)
+                op.conn.makedirs(options.disk_dir)
             for dev, disk_path in zip(vdevs(len(paths)), paths, strict=True):
-                progress(f"making {disk_path}", None)
-                host.make_disk(disk_path, spec["disk_size"][dev], spec["disk_format"])
+                op.progress(f"making {disk_path}", None)
+                host.make_disk(disk_path, wanted["disk_size"][dev], wanted["disk_format"])
                 made.append(disk_path)
             config = XlConfig()
-            write_spec(config, desired.name, spec, paths)
-            config.marks = desired.marks(change.project)
+            write_spec(config, desired.name, wanted, paths)
+            config.marks = op.marks()
             config.created = {"made": made}
-            host.conn.makedirs(options.config_dir)
-            progress(f"writing {path}", None)
-            host.conn.write_file(path, config.render().encode())
+            op.conn.makedirs(options.config_dir)
+            op.progress(f"writing {path}", None)
+            op.conn.write_file(path, config.render().encode())
         except Exception:
             for disk_path in made:
-                host.conn.remove(disk_path)
+                op.conn.remove(disk_path)
             raise
-        if desired.state == "running":
-            progress(f"xl create {path}", None)
-            host.create(path, desired.name)
 
-    def _update(self, host: XenHost, change: Change, desired: Desired, observed: Observed,
-                progress: Progress) -> None:
-        options = self._options(desired)
-        spec = desired.spec
-        name = desired.name
-        path = observed.handle.get("cfg") or posixpath.join(options.config_dir, f"{name}.cfg")
-        running = observed.state == "running"
-        fields = {f.path.split(".")[0] for f in change.fields}
-        if observed.handle.get("cfg"):
-            config = XlConfig.parse(host.conn.read_file(path).decode("utf-8", "replace"))
-            if config.marks is not None and config.marks.project != change.project:
-                raise ProviderError(f"{desired.address}: {path} carries the marks of project "
-                                    f"{config.marks.project!r}")
-        else:
-            config = XlConfig()
-        restart = running and change.action is Action.UPDATE_RESTART
-        if restart:
-            progress(f"stopping {name} for the restart", None)
-            self._stop(host, desired, observed.handle["domain"], progress)
-        elif running:
+    def modify(self, op: Operation, options: XenOptions, fields: set[str]) -> None:
+        """cpus and memory of a running domain with xl vcpu-set / mem-set; then the config
+        file (managed settings and marks; every other line kept)."""
+        wanted = op.need_desired().spec
+        name = self._domain(op)
+        path = self._cfg_path(op)
+        config = self._read_cfg(op)
+        if config is None:
+            raise ProviderError(f"{op.address}: domain {name} runs without a config file at "
+                                f"{path}: decl cannot know its disks (write its config there "
+                                "first, then adopt it)")
+        if self.power_state(op) == "running":
             if "cpus" in fields:
-                progress(f"xl vcpu-set {name} {spec['cpus']}", None)
-                host.vcpu_set(name, spec["cpus"])
+                op.progress(f"xl vcpu-set {name} {wanted['cpus']}", None)
+                XenHost(op.conn).vcpu_set(name, wanted["cpus"])
             if "memory" in fields:
-                progress(f"xl mem-set {name} {spec['memory'] // MIB}m", None)
-                host.mem_set(name, spec["memory"] // MIB)
-        disks = observed.handle.get("disks") or {}
-        have = observed.spec.get("disk_size") or {}
-        for dev, size in (spec.get("disk_size") or {}).items():
-            current = have.get(dev)
-            if dev in disks and current is not None and size > current:
-                progress(f"growing {disks[dev][0]} to {size} bytes", None)
-                host.grow_disk(disks[dev][0], size, disks[dev][1])
-        paths = [disks[dev][0] for dev in vdevs(spec["disk_count"]) if dev in disks]
-        if len(paths) == spec["disk_count"]:
-            write_spec(config, name, spec, paths)
-        config.marks = desired.marks(change.project)
-        progress(f"writing {path}", None)
-        host.conn.makedirs(posixpath.dirname(path))
-        host.conn.write_file(path, config.render().encode())
-        if desired.state == "running" and (restart or not running):
-            progress(f"xl create {path}", None)
-            host.create(path, name)
-        elif desired.state == "stopped" and running and not restart:
-            self._stop(host, desired, observed.handle["domain"], progress)
+                op.progress(f"xl mem-set {name} {wanted['memory'] // MIB}m", None)
+                XenHost(op.conn).mem_set(name, wanted["memory"] // MIB)
+        disks = cfg_disks(config)
+        paths = [disks[dev][0] for dev in vdevs(wanted["disk_count"]) if dev in disks]
+        if len(paths) == wanted["disk_count"]:
+            write_spec(config, name, wanted, paths)
+        config.marks = op.marks()
+        op.progress(f"writing {path}", None)
+        op.conn.write_file(path, config.render().encode())
 
-    def _stop(self, host: XenHost, desired: Desired | None, domain: str,
-              progress: Progress) -> None:
-        timeout = self._options(desired).shutdown_timeout
-        progress(f"xl shutdown -w {domain} (up to {timeout:g} s)", None)
-        how = host.shutdown(domain, timeout)
-        progress(f"{domain}: {how}", None)
+    def power_state(self, op: Operation) -> str | None:
+        """running while `xl list` shows the domain; stopped while only its config exists;
+        None when neither does."""
+        result = op.conn.run(["xl", "list"], timeout=120)
+        if not result.ok:
+            raise ProviderError(f"{op.address}: `xl list` failed on host {op.conn.host}: "
+                                f"{xl.error_lines(result.err)}")
+        name = self._domain(op)
+        for domain in xl.parse_list(result.out):
+            if domain.name == name:
+                return "paused" if domain.state == "paused" else "running"
+        return "stopped" if op.conn.exists(self._cfg_path(op)) else None
 
-    def _delete(self, host: XenHost, change: Change, observed: Observed,
-                progress: Progress) -> None:
-        """Destroy the domain, remove the config file and the disks decl made; only for a
-        config file that carries this project's marks."""
-        path = observed.handle.get("cfg")
-        project = change.project or (observed.marks.project if observed.marks else "")
-        marks: Marks | None = None
-        if path:
-            try:
-                marks = XlConfig.parse(host.conn.read_file(path).decode("utf-8", "replace")) \
-                    .marks
-            except FileNotFoundError:
-                marks = None
-        if marks is None or marks.project != project:
-            raise ProviderError(f"{change.address}: {path or 'the domain'} carries no mark of "
-                                f"project {project!r}: decl will not delete it")
-        domain = observed.handle["domain"]
-        if observed.state != "stopped":
-            progress(f"xl destroy {domain}", None)
-            host.destroy(domain)
-        progress(f"removing {path}", None)
-        host.conn.remove(path)
-        for disk in observed.handle.get("made") or []:
-            progress(f"removing {disk}", None)
-            host.conn.remove(disk)
+    def power_on(self, op: Operation, options: XenOptions) -> None:
+        """xl create /abs/NAME.cfg."""
+        path = self._cfg_path(op)
+        op.progress(f"xl create {path}", None)
+        XenHost(op.conn).create(path, self._domain(op))
+
+    def soft_stop(self, op: Operation, options: XenOptions) -> bool:
+        """xl shutdown -w -F, for up to options.shutdown_timeout seconds; False when it did
+        not end in time or failed (xl destroy follows)."""
+        name = self._domain(op)
+        op.progress(f"xl shutdown -w {name}", None)
+        try:
+            result = op.conn.run(["xl", "shutdown", "-w", "-F", name],
+                                 timeout=max(options.shutdown_timeout, 1))
+        except CommandTimeout:
+            op.progress(f"{name}: no shutdown within {options.shutdown_timeout:g} s", None)
+            return False
+        if result.ok or xl.missing_domain(result.err):
+            return True
+        op.progress(f"{name}: {xl.error_lines(result.err) or 'xl shutdown failed'}", None)
+        return False
+
+    def hard_stop(self, op: Operation, options: XenOptions) -> None:
+        """xl destroy."""
+        XenHost(op.conn).destroy(self._domain(op))
+
+    def remove(self, op: Operation, options: XenOptions) -> None:
+        """The config file and the disk images decl made (listed in its marks block)."""
+        config = self._read_cfg(op)
+        path = self._cfg_path(op)
+        made = list(config.created.get("made") or []) if config is not None else []
+        op.progress(f"removing {path}", None)
+        op.conn.remove(path)
+        for disk in made:
+            op.progress(f"removing {disk}", None)
+            op.conn.remove(str(disk))
+
+    def grow_disk(self, op: Operation, options: XenOptions, dev: str, size: int,
+                  running: bool) -> None:
+        """truncate (raw) or qemu-img resize (qcow2)."""
+        disks = op.observed.handle.get("disks") if op.observed is not None else None
+        if not disks or dev not in disks:
+            raise ProviderError(f"{op.address}: disk {dev} was not found")
+        path, fmt = disks[dev]
+        XenHost(op.conn).grow_disk(path, size, fmt)
 
 
 __all__ = ["XenProvider"]

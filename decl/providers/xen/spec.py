@@ -5,22 +5,21 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
-from decl.errors import ManifestError
 from decl.manifest.model import Size
+from decl.providers.base import ValidateContext, ValidationProblem
+from decl.providers.vmbase import VmOptions, VmSupport
 
 MIB = 1024 * 1024
 PATH = re.compile(r"^/[^\x00-\x1f\"\\]*$")
 WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
-class XenOptions(BaseModel):
+class XenOptions(VmOptions):
     """`options:` of a VM with `provider: xen`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["hvm", "pvh", "pv"] = Field(
         "hvm", description="Guest type; pvh and pv need `kernel` or `bootloader`.")
@@ -62,71 +61,63 @@ class XenOptions(BaseModel):
         return self
 
 
-def parse_options(address: str, raw: dict[str, Any] | None) -> XenOptions:
-    """The VM's options, checked (ManifestError naming the address and option)."""
-    try:
-        return XenOptions.model_validate(raw or {})
-    except ValidationError as exc:
-        parts = []
-        for item in exc.errors():
-            loc = ".".join(str(p) for p in item.get("loc", ()))
-            parts.append(f"options.{loc}: {item.get('msg')}" if loc else str(item.get("msg")))
-        raise ManifestError(f"{address}: invalid xen options: " + "; ".join(parts)) from None
-
-
 def vdevs(count: int) -> list[str]:
     """xvda, xvdb, ..."""
     return [f"xvd{chr(ord('a') + i)}" for i in range(count)]
 
 
-def desired_spec(name: str, model: Any) -> dict[str, Any]:
-    """The comparable spec of a manifest VM for Xen (ManifestError for what it cannot do)."""
-    address = f"vm.{name}"
-    options = parse_options(address, model.options)
-    unsupported = [f for f in ("cdrom", "cloud_init") if getattr(model, f, None) is not None]
-    if any(disk.image for disk in model.disks):
-        unsupported.append("disks with an image")
-    if unsupported:
-        raise ManifestError(f"{address}: the xen provider does not support "
-                            f"{' or '.join(unsupported)} yet")
-    if model.arch not in (None, "x86_64", "aarch64"):
-        raise ManifestError(f"{address}: Xen runs guests of the host's architecture, not "
-                            f"{model.arch}")
+SUPPORT = VmSupport(arches=frozenset({"x86_64", "aarch64"}), cdrom=False, cloud_init=False,
+                    memory_multiple=MIB, min_memory=32 * MIB, max_disks=26, max_cpus=512)
+
+
+def validate_vm(model: Any, options: XenOptions, context: ValidateContext
+                ) -> list[ValidationProblem]:
+    """What Xen (or this provider) cannot do, at its manifest position."""
+    problems = []
     if options.type in ("pv", "pvh") and not (options.kernel or options.bootloader):
-        raise ManifestError(f"{address}: a {options.type} guest needs options.kernel or "
-                            "options.bootloader")
-    if model.memory % MIB or model.memory < 32 * MIB:
-        raise ManifestError(f"{address}: Xen needs memory in whole MiB, at least 32MiB, not "
-                            f"{format_size(model.memory)}")
-    maxvcpus = options.maxvcpus or model.cpus
-    maxmem = options.maxmem or model.memory
-    if maxvcpus < model.cpus:
-        raise ManifestError(f"{address}: options.maxvcpus {maxvcpus} is below cpus "
-                            f"{model.cpus}")
-    if maxmem < model.memory or maxmem % MIB:
-        raise ManifestError(f"{address}: options.maxmem must be whole MiB and at least "
-                            f"memory ({format_size(model.memory)})")
-    if len(model.disks) > 26:
-        raise ManifestError(f"{address}: at most 26 disks (xvda to xvdz)")
+        problems.append(ValidationProblem(context.at("options", "type"),
+                                          f"a {options.type} guest needs options.kernel or "
+                                          "options.bootloader"))
+    if options.maxvcpus is not None and options.maxvcpus < model.cpus:
+        problems.append(ValidationProblem(context.at("options", "maxvcpus"),
+                                          f"maxvcpus {options.maxvcpus} is below cpus "
+                                          f"{model.cpus}"))
+    if options.maxmem is not None and (options.maxmem < model.memory or options.maxmem % MIB):
+        problems.append(ValidationProblem(context.at("options", "maxmem"),
+                                          "maxmem must be whole MiB and at least memory "
+                                          f"({format_size(model.memory)})"))
     for index, disk in enumerate(model.disks):
-        if disk.size is None or disk.size % 512:
-            raise ManifestError(f"{address}: disks[{index}] needs a size in whole 512-byte "
-                                "sectors")
+        if disk.image is not None:
+            problems.append(ValidationProblem(context.at("disks", index, "image"),
+                                              "the xen provider does not make disks from "
+                                              "images yet"))
+        elif disk.size is None or disk.size % 512:
+            problems.append(ValidationProblem(context.at("disks", index, "size"),
+                                              "a Xen disk needs a size in whole 512-byte "
+                                              "sectors"))
+    bridge = model.network.bridge
+    if model.network.mode == "bridge" and options.bridge is None and bridge is not None \
+            and not WORD.match(bridge):
+        problems.append(ValidationProblem(context.at("network", "bridge"),
+                                          f"{bridge!r} is not a bridge name xl can take"))
+    return problems
+
+
+def desired_spec(name: str, model: Any, options: XenOptions) -> dict[str, Any]:
+    """The comparable spec of a manifest VM for Xen (validate_vm has checked it)."""
     if model.network.mode == "none":
         bridge = None
     else:
         bridge = options.bridge or (model.network.bridge if model.network.mode == "bridge"
                                     else "xenbr0")
-        if not WORD.match(bridge or ""):
-            raise ManifestError(f"{address}: bridge {bridge!r} is not a name xl can take")
     boot = {k: getattr(options, k) for k in ("kernel", "ramdisk", "cmdline", "bootloader")
             if getattr(options, k) is not None}
     return {
         "type": options.type,
         "cpus": model.cpus,
-        "maxvcpus": maxvcpus,
+        "maxvcpus": options.maxvcpus or model.cpus,
         "memory": model.memory,
-        "maxmem": maxmem,
+        "maxmem": options.maxmem or model.memory,
         "firmware": model.firmware if options.type == "hvm" else None,
         "bridge": bridge,
         "boot": boot,
