@@ -231,3 +231,20 @@ def test_invalid_vms_and_other_projects_are_left_alone(esxi, tmp_path):
     assert other in fake.load()["vms"] and broken in fake.load()["vms"]
     ok("destroy", "-y", "-f", path)
     assert set(fake.load()["vms"]) == {other, broken}
+
+
+def test_a_no_op_plan_takes_the_same_ssh_round_trips_for_1_or_6_vms(esxi, tmp_path,
+                                                                    monkeypatch):
+    from bench.bench_esxi import counted_plan
+
+    fake, host = esxi
+    monkeypatch.setenv("DECL_FAKE_ESXI_STATE", "/nonexistent")
+    counts = []
+    for count in (1, 6):
+        wanted = {f"vm{i}": {"state": "stopped", "memory": "64MiB",
+                             "disks": [{"size": "16MiB"}]} for i in range(count)}
+        path = manifest(tmp_path, host, wanted)
+        ok("apply", "-y", "-f", path)
+        counts.append(counted_plan(path))
+    assert counts[0]["exec"] == counts[1]["exec"] == 3, counts
+    assert counts[0]["sftp"] == counts[1]["sftp"] == 0, counts

@@ -129,7 +129,11 @@ class EsxiHost:
             return False, f"vim-cmd is not on host {self.conn.host} (is it an ESXi host?)"
         if result.returncode == 4:
             return False, f"vmkfstools is not on host {self.conn.host}"
-        return True, result.out.strip() or "ESXi (vmware -v printed nothing)"
+        version = result.out.strip()
+        if not result.ok or not version.startswith("VMware ESXi"):
+            words = (result.err.strip() or version or "no output").splitlines()[-1]
+            return False, f"`vmware -v` on host {self.conn.host} does not name ESXi: {words}"
+        return True, version
 
     def inventory(self) -> Inventory:
         """Datastores, VMs, their power states, .vmx files and disk descriptors: two
