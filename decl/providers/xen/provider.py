@@ -182,8 +182,8 @@ class XenProvider(VmProvider[XenOptions]):
         disks = [(fmt, p) for _, _, c in chosen if c is not None
                  for p, fmt in cfg_disks(c).values() if p]
         sizes = host.disk_sizes(sorted(set(disks)))
-        for address, path, config in chosen:
-            found.observed.append(self._observed(conn, address, path, config, sizes,
+        for address, cfg_path, cfg in chosen:
+            found.observed.append(self._observed(conn, address, cfg_path, cfg, sizes,
                                                  running))
         return found
 
@@ -192,10 +192,10 @@ class XenProvider(VmProvider[XenOptions]):
                   running: dict[str, xl.Domain]) -> Observed:
         name = address.split(".", 1)[1]
         if config is None:  # a domain running without a config file decl knows
-            domain = running[name]
+            loose = running[name]
             return Observed(address=address, kind="vm", name=name, provider=self.name,
-                            host=conn.host, state=domain.state,
-                            spec={"cpus": domain.vcpus, "memory": domain.memory_mib * MIB},
+                            host=conn.host, state=loose.state,
+                            spec={"cpus": loose.vcpus, "memory": loose.memory_mib * MIB},
                             marks=None, handle={"domain": name, "cfg": None, "disks": {}})
         domain_name = str(config.value("name") or name)
         domain = running.get(domain_name)
