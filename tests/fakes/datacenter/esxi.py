@@ -9,8 +9,8 @@ Behaviour copied from the real tools (sources in docs/facts/esxi.md):
 - every vim-cmd message, faults included, goes to stdout; a fault is printed as
   `(vim.fault.NAME) {` ... `}` and the exit code is 0 all the same; power.on and power.off
   failures are prefixed with `Power on failed: ` / `Power off failed: `;
-- getallvms: a header, one row per VM with columns padded to the widest entry, names may
-  hold spaces, the File column is `[datastore] dir/name.vmx`, the annotation is printed raw
+- getallvms: a header, one row per VM (sorted by vmid as text) with columns padded to the
+  widest entry, the header's widths unrelated to the rows', names may hold spaces, the File column is `[datastore] dir/name.vmx`, the annotation is printed raw
   (a newline in it starts a new output line), and a VM whose .vmx cannot be read is reported
   as `Skipping invalid VM 'N'` (on stderr: terraform-provider-esxi discards it with 2>/dev/null);
 - power.getstate prints `Retrieved runtime info` then `Powered on|Powered off|Suspended`;
@@ -252,14 +252,20 @@ def _rows(directory: str, data: dict[str, Any]) -> tuple[list[list[str]], list[s
 
 
 def _getallvms(directory: str, data: dict[str, Any], out: Out) -> None:
+    # As in an ESXi 6.5 capture: the header has widths of its own, unrelated to the rows';
+    # rows come sorted by vmid as text (1, 11, 2...); each row's columns are padded to the
+    # widest entry plus three spaces (the guest column, plus six).
     rows, invalid = _rows(directory, data)
     for vmid in invalid:
         out.err(f"Skipping invalid VM '{vmid}'\n")
-    header = ["Vmid", "Name", "File", "Guest OS", "Version", "Annotation"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
-    for row in [header, *rows]:
+    out.out("Vmid          Name                               File                             "
+            "Guest OS       Version   Annotation\n")
+    rows.sort(key=lambda r: r[0])
+    widths = [7] + [max([len(r[i]) for r in rows] or [0]) + extra
+                    for i, extra in ((1, 3), (2, 3), (3, 6), (4, 4))]
+    for row in rows:
         cells = [row[i].ljust(widths[i]) for i in range(5)] + [row[5]]
-        out.out("   ".join(cells).rstrip(" ") + "\n")
+        out.out("".join(cells).rstrip(" ") + "\n")
 
 
 def _listsummary(directory: str, data: dict[str, Any], out: Out) -> None:

@@ -11,6 +11,16 @@ Vmid   Name                File                 Guest OS      Version   Annotati
 1      test1   [datastore1] test1/test1.vmx   winXPProGuest   vmx-08
 """
 
+# Verbatim from a blog note on ESXi 6.5.0 build-6765664 (invalid VM first, the header's
+# widths unrelated to the rows', vmids sorted as text).
+GETALLVMS_65 = """\
+Skipping invalid VM '6'
+Vmid          Name                               File                             Guest OS       Version   Annotation
+1      ubuntu-desktop       [HDD] ubuntu-desktop/ubuntu-desktop.vmx           ubuntu64Guest      vmx-13
+11     ubuntu-server-1710   [HDD] ubuntu-server-1710/ubuntu-server-1710.vmx   ubuntu64Guest      vmx-13
+2      ubuntu-server        [HDD] ubuntu-server/ubuntu-server.vmx             ubuntu64Guest      vmx-13
+"""
+
 GETALLVMS_QUIRKS = """\
 Skipping invalid VM '16'
 Vmid        Name                              File                                Guest OS       Version   Annotation
@@ -110,6 +120,19 @@ def test_getallvms_capture():
     assert invalid == []
     assert rows == [vimcmd.VmRow("1", "test1", "datastore1", "test1/test1.vmx",
                                  "winXPProGuest", "vmx-08", "")]
+
+
+def test_getallvms_esxi_65_capture():
+    rows, invalid = vimcmd.parse_getallvms(GETALLVMS_65)
+    assert invalid == ["6"]
+    assert [(r.vmid, r.name, r.datastore, r.path, r.guest, r.version) for r in rows] == [
+        ("1", "ubuntu-desktop", "HDD", "ubuntu-desktop/ubuntu-desktop.vmx", "ubuntu64Guest",
+         "vmx-13"),
+        ("11", "ubuntu-server-1710", "HDD", "ubuntu-server-1710/ubuntu-server-1710.vmx",
+         "ubuntu64Guest", "vmx-13"),
+        ("2", "ubuntu-server", "HDD", "ubuntu-server/ubuntu-server.vmx", "ubuntu64Guest",
+         "vmx-13"),
+    ]
 
 
 def test_getallvms_names_with_spaces_annotations_and_invalid_vms():
