@@ -219,3 +219,37 @@ def test_xen_over_ssh(xen, tmp_path, sshd_factory):  # noqa: F811
     assert done.returncode == 0, done.stdout + done.stderr
     done = decl("destroy", "-y", "-f", path, env=env)
     assert done.returncode == 0 and xen.domains() == {}, done.stdout + done.stderr
+
+
+def test_qcow2_disks_made_and_grown_with_qemu_img(xen, tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    from tests.backends import missing_backend
+
+    if shutil.which("qemu-img") is None:
+        missing_backend("qemu-img", "qemu-img is not installed (Debian: qemu-utils)")
+    wanted = {"store": {"disks": [{"size": "2GiB"}],
+                        "options": options(tmp_path, disk_format="qcow2")}}
+    path = manifest(tmp_path, wanted)
+    ok(xen, "apply", "-y", "-f", path)
+    image = tmp_path / "images" / "store-xvda.qcow2"
+
+    def virtual_size() -> int:
+        done = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(image)],
+                              capture_output=True, text=True, check=True)
+        return int(json.loads(done.stdout)["virtual-size"])
+
+    assert virtual_size() == 2 * GIB
+    assert "format=qcow2, vdev=xvda" in cfg(tmp_path, "store")
+    ok(xen, "plan", "--detailed-exitcode", "-f", path)
+    wanted["store"]["disks"][0]["size"] = "3GiB"
+    path = manifest(tmp_path, wanted)
+    assert actions(plan(path, xen.env())) == {"vm.store": "update_restart"}
+    ok(xen, "apply", "-y", "-f", path)
+    assert virtual_size() == 3 * GIB
+    ok(xen, "plan", "--detailed-exitcode", "-f", path)
+    wanted["store"]["disks"][0]["size"] = "1GiB"
+    done = decl("plan", "-f", manifest(tmp_path, wanted), env=xen.env())
+    assert done.returncode == 1 and "cannot shrink" in done.stdout + done.stderr

@@ -10,9 +10,11 @@ Behaviour copied from the real tools (sources in docs/facts/esxi.md):
   `(vim.fault.NAME) {` ... `}` and the exit code is 0 all the same; power.on and power.off
   failures are prefixed with `Power on failed: ` / `Power off failed: `;
 - getallvms: a header, one row per VM (sorted by vmid as text) with columns padded to the
-  widest entry, the header's widths unrelated to the rows', names may hold spaces, the File column is `[datastore] dir/name.vmx`, the annotation is printed raw
-  (a newline in it starts a new output line), and a VM whose .vmx cannot be read is reported
-  as `Skipping invalid VM 'N'` (on stderr: terraform-provider-esxi discards it with 2>/dev/null);
+  widest entry, the header's widths unrelated to the rows', names may hold spaces, the
+  File column is `[datastore] dir/name.vmx`, the annotation is printed raw (a newline in it
+  starts a new output line), and a VM whose .vmx cannot be read is reported as
+  `Skipping invalid VM 'N'` (on stderr: terraform-provider-esxi discards it with
+  2>/dev/null);
 - power.getstate prints `Retrieved runtime info` then `Powered on|Powered off|Suspended`;
 - power.on adds keys to the .vmx (uuid.bios, uuid.location, ethernetN.generatedAddress...),
   and the configuration that was loaded at power-on is written back at power-off: edits made
