@@ -217,6 +217,13 @@ def test_xen_over_ssh(xen, tmp_path, sshd_factory):  # noqa: F811
     assert xen.domains()["web"]["vcpus"] == 2
     done = decl("plan", "--detailed-exitcode", "-f", path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+    # a guest that ignores the shutdown: the remote `xl shutdown -w` is cut at the timeout
+    xen.edit(lambda d: d["domains"]["web"].__setitem__("guest", "hang"))
+    wanted["web"]["state"] = "stopped"
+    path = manifest(tmp_path, wanted, hosts={"dom0": host})
+    done = decl("apply", "-y", "-f", path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert xen.domains() == {} and ["xl", "destroy", "web"] in xen.calls()
     done = decl("destroy", "-y", "-f", path, env=env)
     assert done.returncode == 0 and xen.domains() == {}, done.stdout + done.stderr
 

@@ -21,12 +21,25 @@ from tests.fakes.datacenter.harness import FakeEsxi
 NONCE = "@decl-test"
 
 
+APPLETS = ("cat", "head", "sed", "printf", "rm", "test", "[")
+
+
 def busybox_sh(fake: FakeEsxi, script: str, *args: str) -> str:
+    """Run a script with BusyBox's ash and BusyBox's applets first on PATH (as on ESXi),
+    then the fake vim-cmd."""
     busybox = shutil.which("busybox")
     if busybox is None:
         missing_backend("busybox", "busybox is not installed (Debian: busybox-static)")
+        raise AssertionError("unreachable")
+    applets = fake.directory / "busybox-bin"
+    applets.mkdir(exist_ok=True)
+    for name in APPLETS:
+        if not (applets / name).exists():
+            os.symlink(busybox, applets / name)
+    env = fake.env()
+    env["PATH"] = f"{applets}{os.pathsep}{env['PATH']}"
     done = subprocess.run([busybox, "sh", "-c", script, "sh", *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **fake.env()})
+                          text=True, timeout=60, env={**os.environ, **env})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
