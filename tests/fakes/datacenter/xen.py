@@ -34,7 +34,7 @@ from tests.fakes.datacenter import state as fstate
 
 ENV = "DECL_FAKE_XEN_STATE"
 XEN_VERSION = "4.17.3"
-ERROR_NOPARAVIRT = -10  # libxl_types.idl (unverified number; the wording is from xl)
+ERROR_NOPARAVIRT = -10  # libxl_types.idl: (-10, "NOPARAVIRT")
 
 
 def empty_state() -> dict[str, Any]:
