@@ -157,15 +157,27 @@ def test_unmarked_vm_is_a_conflict_then_adopted_then_pruned(esxi, tmp_path):
     assert Path(fake.vms()["legacy"]["vmx"]).read_text() == before  # left as it was
     assert fake.vms()["legacy"]["power"] == "on"
 
-    # adopt: marks written (the VM is powered off for that, then on again)
+    # adopt: a running VM is not powered off just to write the marks: decl says so
     wanted["legacy"]["adopt"] = True
     path = manifest(tmp_path, host, wanted)
     assert actions(plan(path, local_env()))["vm.legacy"] == "adopt"
+    refused = decl("apply", "-y", "-f", path, env=local_env())
+    assert refused.returncode != 0 and "Nothing was changed" in refused.stdout + \
+        refused.stderr
+    assert Path(fake.vms()["legacy"]["vmx"]).read_text() == before
+    assert fake.vms()["legacy"]["power"] == "on"
+    # asked to stop it for the adoption: marked, powered off (keys ESXi added stay)
+    wanted["legacy"]["state"] = "stopped"
+    path = manifest(tmp_path, host, wanted)
     ok("apply", "-y", "-f", path)
     legacy = fake.vms()["legacy"]
     assert legacy["keys"]["guestinfo.decl.address"] == "vm.legacy"
-    assert legacy["power"] == "on"
-    assert legacy["keys"]["uuid.bios"]  # keys ESXi added stay
+    assert legacy["power"] == "off" and legacy["keys"]["uuid.bios"]
+    wanted["legacy"]["state"] = "running"
+    path = manifest(tmp_path, host, wanted)
+    assert actions(plan(path, local_env())) == {"vm.legacy": "start"}
+    ok("apply", "-y", "-f", path)
+    assert fake.vms()["legacy"]["power"] == "on"
     ok("plan", "--detailed-exitcode", "-f", path)
 
     # the VM leaves the manifest: an orphan, deleted with --prune only

@@ -294,7 +294,18 @@ class EsxiProvider(VmProvider[EsxiOptions]):
         self.restart_update(op)
 
     def adopt(self, op: Operation) -> None:
-        """Write the marks (into the .vmx: powered off, like any change), converge."""
+        """Write the marks (into the .vmx: powered off, like any change), converge.
+
+        A running VM is not powered off just to be marked: with no change the plan shows as
+        needing a restart, and no stop asked for, decl refuses and says what to do."""
+        observed = op.need_observed()
+        if observed.state in ("running", "suspended") and not op.change.fields \
+                and op.target_state != "stopped":
+            raise ProviderError(
+                f"{op.address}: VM {observed.handle.get('display_name')!r} is running, and "
+                "ESXi keeps no edit made to a running VM's .vmx: decl writes its marks only "
+                "while the VM is powered off. Stop it (or set `state: stopped` for this "
+                "apply, and decl shuts it down), then apply again. Nothing was changed.")
         self.restart_update(op)
 
     def replace(self, op: Operation) -> None:
