@@ -9,7 +9,6 @@ positional parameters, so no manifest value is ever parsed by the host's shell.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 
 from decl.connections.base import CommandResult, CommandTimeout, Connection
@@ -148,11 +147,10 @@ class EsxiHost:
             raise ProviderError(f"listing VMs on host {self.conn.host} failed (exit code "
                                 f"{first.returncode}): "
                                 f"{(first.err or first.out).strip()[-300:]}")
-        for text in (listing,):
-            fault = vimcmd.find_fault(text)
-            if fault is not None:
-                raise ProviderError(f"vim-cmd vmsvc/getallvms failed on host "
-                                    f"{self.conn.host}: {fault}")
+        fault = vimcmd.find_fault(listing)
+        if fault is not None:
+            raise ProviderError(f"vim-cmd vmsvc/getallvms failed on host {self.conn.host}: "
+                                f"{fault}")
         datastores = vimcmd.parse_datastores(summary)
         rows, invalid = vimcmd.parse_getallvms(listing)
         paths = {row.vmid: vmx_path(datastores, row) for row in rows}
@@ -190,15 +188,6 @@ class EsxiHost:
                                 f"vmid: {out.strip()[-200:]}")
         return vmid
 
-    def power_state(self, vmid: str) -> str:
-        """running, stopped or suspended."""
-        out = self.vim(["vmsvc/power.getstate", vmid], f"reading the power state of {vmid}")
-        state = vimcmd.parse_power(out)
-        if state is None:
-            raise ProviderError(f"unexpected power.getstate output for VM {vmid} on host "
-                                f"{self.conn.host}: {out.strip()[-200:]}")
-        return state
-
     def power_on(self, vmid: str, what: str) -> None:
         """Power on."""
         self.vim(["vmsvc/power.on", vmid], f"powering on {what}", timeout=600)
@@ -211,28 +200,6 @@ class EsxiHost:
         """Whether VMware Tools run in the guest."""
         return vimcmd.tools_running(self.vim(["vmsvc/get.guest", vmid],
                                              f"asking VM {vmid} for VMware Tools"))
-
-    def shutdown(self, vmid: str, what: str, timeout: float, progress: object) -> str:
-        """Stop gracefully when the guest can (VMware Tools), else power off; says how."""
-        say = progress if callable(progress) else (lambda *_: None)
-        result = self._run(["vim-cmd", "vmsvc/power.shutdown", vmid])
-        fault = vimcmd.find_fault(result.out + result.err)
-        if fault is not None or not result.ok:
-            if fault is not None and fault.short == "InvalidPowerState":
-                return "already off"
-            if not self.tools_running(vmid):
-                say(f"{what}: no VMware Tools in the guest ({fault or 'shutdown failed'}): "
-                    "powering off", None)
-                self.power_off(vmid, what)
-                return "powered off (no VMware Tools)"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.power_state(vmid) == "stopped":
-                return "shut down by the guest"
-            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
-        say(f"{what}: no shutdown within {timeout:g} s: powering off", None)
-        self.power_off(vmid, what)
-        return f"powered off after {timeout:g} s"
 
     def reload(self, vmid: str, what: str) -> None:
         """Make the host read the .vmx again."""

@@ -12,7 +12,7 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from decl.connections.base import CommandResult, CommandTimeout, Connection
+from decl.connections.base import CommandResult, Connection
 from decl.errors import ProviderError
 from decl.providers.xen import xl
 
@@ -152,20 +152,6 @@ class XenHost:
             return False
         raise ProviderError(f"destroying domain {name} failed on host {self.conn.host} "
                             f"(exit code {result.returncode}): {xl.error_lines(result.err)}")
-
-    def shutdown(self, name: str, timeout: float) -> str:
-        """`xl shutdown -w -F`, then `xl destroy` after `timeout` or on failure; says how."""
-        try:
-            result = self._run(["xl", "shutdown", "-w", "-F", name], timeout=max(timeout, 1))
-        except CommandTimeout:
-            self.destroy(name)
-            return f"destroyed after {timeout:g} s without a shutdown"
-        if result.ok:
-            return "shut down"
-        if xl.missing_domain(result.err):
-            return "already gone"
-        self.destroy(name)
-        return f"destroyed ({xl.error_lines(result.err) or 'shutdown failed'})"
 
     def vcpu_set(self, name: str, count: int) -> None:
         """Online vCPUs of a running domain."""
