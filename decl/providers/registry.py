@@ -22,6 +22,8 @@ BUILTIN = {
     "hyperv": "decl.providers.hyperv:HypervProvider",
     "libvirt": "decl.providers.libvirt:LibvirtProvider",
     "qemu": "decl.providers.qemu:QemuProvider",
+    "esxi": "decl.providers.esxi:EsxiProvider",
+    "xen": "decl.providers.xen:XenProvider",
 }
 
 
