@@ -138,6 +138,7 @@ def _run_apply(session: Any, options: Any, *, auto_approve: bool, as_json: bool,
     from decl.engine.executor import Executor
     from decl.engine.session import check_stale
     from decl.errors import PlanError
+    from decl.render.progress import make_reporter
     from decl.render.text import plan_text, summary_text
     from decl.statedir import Journal, ProjectLock, record_touched
 
@@ -168,11 +169,15 @@ def _run_apply(session: Any, options: Any, *, auto_approve: bool, as_json: bool,
         journal = Journal(session.project, run_id, scrub=session.redactor)
         journal.write("run", command=verb, manifest=os.path.abspath(session.loaded.file),
                       changes=len(result.actionable))
-        reporter = None if as_json else _reporter()
+        reporter = None if as_json else make_reporter(_color())
         executor = Executor(result, session.registry, session.pool, session.desired.traits,
                             parallelism=parallelism, journal=journal, reporter=reporter,
                             scrub=session.redactor, destroy=options.destroy)
-        summary = executor.run()
+        try:
+            summary = executor.run()
+        finally:
+            if reporter is not None:
+                reporter.close()
         record_touched(session.project, {(o.change.provider, o.change.host)
                                          for o in summary.outcomes if o.status == "done"
                                          and o.change.provider})
@@ -188,7 +193,7 @@ def _run_apply(session: Any, options: Any, *, auto_approve: bool, as_json: bool,
                         "summary": _counts_json(summary)}
             click.echo(session.redactor(json.dumps(document, indent=2, default=str)))
         else:
-            _out(summary_text(summary))
+            _out(summary_text(summary, verb=verb))
         return 0 if summary.ok else 1
     finally:
         lock.release()
@@ -200,37 +205,6 @@ def _counts_json(summary: Any) -> dict[str, Any]:
         return {"done": 0, "failed": 0, "skipped": 0, "interrupted": False}
     return {"done": len(summary.by_status("done")), "failed": len(summary.by_status("failed")),
             "skipped": len(summary.by_status("skipped")), "interrupted": summary.interrupted}
-
-
-def _reporter() -> Any:
-    import threading
-    import time
-
-    from decl.render.console import make_console
-
-    console = make_console(color=_color())
-    guard = threading.Lock()
-    last: dict[str, float] = {}
-
-    def report(event: str, change: Any, message: str, fraction: float | None) -> None:
-        with guard:
-            if event == "start":
-                console.print(f"{change.address}: {change.action.value}...")
-            elif event == "progress":
-                now = time.monotonic()
-                if now - last.get(change.address, 0) < 0.5 and fraction not in (None, 1.0):
-                    return
-                last[change.address] = now
-                pct = f" {fraction * 100:.0f}%" if fraction is not None else ""
-                console.print(f"{change.address}: {message}{pct}", markup=False)
-            elif event == "done":
-                console.print(f"{change.address}: [green]done[/]")
-            elif event == "failed":
-                console.print(f"{change.address}: [red]failed[/]")
-            elif event == "interrupt":
-                console.print(f"[yellow]{message}[/]")
-
-    return report
 
 
 @cli.command()

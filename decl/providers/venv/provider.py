@@ -16,6 +16,7 @@ from decl.engine.traits import KindTraits, Policy
 from decl.errors import ProviderError
 from decl.manifest.model import Venv
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.venv.install_progress import InstallProgress
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
 from decl.providers.venv.requirements import (
     SEED_PACKAGES,
@@ -271,10 +272,9 @@ class VenvProvider(Provider):
         self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         packages = list(desired.spec["packages"].values())
         if packages:
-            progress(f"installing {len(packages)} package(s)", None)
-            self._install(desired, path, conn, packages, has_pip=bool(with_pip),
+            progress(f"installing {len(packages)} package(s)", 0.0)
+            self._install(desired, path, conn, packages, progress, has_pip=bool(with_pip),
                           made_by_uv=backend == "uv")
-            progress("packages installed", 1.0)
 
     def _interpreter(self, desired: Desired, conn: Connection, backend: str) -> str:
         wanted = desired.spec.get("python")
@@ -315,13 +315,20 @@ class VenvProvider(Provider):
         return [self._python(conn), "-m", "pip", "--python", python, "{verb}"], False
 
     def _install(self, desired: Desired, venv_path: str, conn: Connection, packages: list[str],
-                 *, has_pip: bool, made_by_uv: bool) -> None:
+                 progress: Progress, *, has_pip: bool, made_by_uv: bool) -> None:
+        """Install packages, reporting how far the installer is in packages."""
         prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv)
         argv = [part.replace("{verb}", "install") for part in prefix]
         argv += self._index_args(desired.model, uv=is_uv)
-        argv += [] if is_uv else ["--quiet"]
         argv += packages
-        conn.run(argv, env=TOOL_ENV, timeout=1800).check(
+        reading = InstallProgress(len(packages), uv=is_uv)
+
+        def on_line(line: str) -> None:
+            news = reading.line(line)
+            if news is not None:
+                progress(*news)
+
+        conn.run_streaming(argv, on_line, env=TOOL_ENV, timeout=1800).check(
             f"{desired.address}: installing {', '.join(packages)}")
 
     def _sync_packages(self, desired: Desired, observed: Observed, conn: Connection,
@@ -336,8 +343,9 @@ class VenvProvider(Provider):
         has_pip = bool(observed.spec.get("pip"))
         made_by_uv = observed.handle.get("created_by") == "uv"
         if install:
-            progress(f"installing {len(install)} package(s): {', '.join(install)}", None)
-            self._install(desired, path, conn, install, has_pip=has_pip, made_by_uv=made_by_uv)
+            progress(f"installing {len(install)} package(s): {', '.join(install)}", 0.0)
+            self._install(desired, path, conn, install, progress, has_pip=has_pip,
+                          made_by_uv=made_by_uv)
         if remove:
             progress(f"removing {len(remove)} package(s): {', '.join(remove)}", None)
             prefix, is_uv = self._installer(path, conn, has_pip, made_by_uv)
