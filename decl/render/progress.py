@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from decl.engine.plan import Action, Change
+from decl.core.plan import Action, Change
 from decl.render.text import esc
 
 Clock = Callable[[], float]
@@ -177,26 +177,48 @@ class PlainReporter(_Base):
 
 
 class LiveReporter(_Base):
-    """A rich Live display: a row per running change; finished ones print above it."""
+    """A rich Live display: a row per running change; finished ones print above it.
+
+    Lines are printed, and the display started, outside the bookkeeping lock: the display's
+    refresh thread takes its own lock, then ours (to read the rows), never the other way.
+    """
 
     def __init__(self, console: Any, clock: Clock = time.monotonic, start: bool = True) -> None:
         super().__init__(console, clock)
         self._spinners: dict[str, Any] = {}
         self.live: Any = None
-        if start:
-            from rich.live import Live
+        self._use_live = start
+        self._want_live = False
+        self._closed = False
+        self._pending: list[str] = []
+        self._printing = threading.Lock()
 
-            self.live = Live(console=console, refresh_per_second=8, transient=True,
-                             get_renderable=self.renderable, redirect_stdout=False,
-                             redirect_stderr=False)
-            self.live.start()
+    def __call__(self, event: str, change: Change, message: str,
+                 fraction: float | None) -> None:
+        super().__call__(event, change, message, fraction)
+        self._flush()
+
+    def started(self, change: Change) -> None:
+        # The display starts with the first change: the plan and the question come before.
+        self._want_live = self._use_live
 
     def finished(self, markup: str) -> None:
-        if self.live is not None:
-            self.live.console.print(markup)
-            self.live.refresh()
-        else:
-            self.console.print(markup)
+        self._pending.append(markup)
+
+    def _flush(self) -> None:
+        with self._printing:
+            with self.guard:
+                lines, self._pending = self._pending, []
+                start = self._want_live and self.live is None and not self._closed
+            if start:
+                from rich.live import Live
+
+                self.live = Live(console=self.console, refresh_per_second=8, transient=True,
+                                 get_renderable=self.renderable, redirect_stdout=False,
+                                 redirect_stderr=False)
+                self.live.start()
+            for line in lines:
+                self.console.print(line)
 
     def renderable(self) -> Any:
         """The rows of the running changes, as a rich renderable."""
@@ -229,8 +251,10 @@ class LiveReporter(_Base):
             return grid
 
     def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        with self._printing:
+            self._closed = True
+            if self.live is not None:
+                self.live.stop()
 
 
 def make_reporter(color: bool | None) -> Any:

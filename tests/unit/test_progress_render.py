@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
+from decl.core.plan import Action, Change
 from decl.engine.executor import Outcome, Summary
-from decl.engine.plan import Action, Change
 from decl.render.progress import LiveReporter, PlainReporter, duration_text, make_reporter
 from decl.render.text import summary_text
 
