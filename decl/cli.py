@@ -118,6 +118,26 @@ def plan(file: str, var_assignments: Any, var_files: Any, secret_files: Any, tar
     return 0
 
 
+@cli.command()
+@click.argument("planfile")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list unchanged resources.")
+def show(planfile: str, as_json: bool, verbose: bool) -> int:
+    """Print a plan saved with `decl plan --out FILE`, as `decl plan` showed it."""
+    from decl.core.plan import Plan
+    from decl.engine.session import read_plan_file
+
+    document = read_plan_file(planfile)
+    if as_json:  # the saved text is redacted already
+        click.echo(json.dumps(document["plan"], indent=2, default=str))
+        return 0
+    from decl.render.text import plan_text
+
+    saved = Plan.from_json(document["plan"], document.get("unchanged_changes"))
+    _out(plan_text(saved, verbose=verbose))
+    return 0
+
+
 def _confirm(auto_approve: bool, question: str) -> None:
     from decl.errors import DeclError
 
