@@ -138,6 +138,73 @@ def show(planfile: str, as_json: bool, verbose: bool) -> int:
     return 0
 
 
+@cli.command()
+@_manifest_options
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg", "png"]),
+              default="dot", show_default=True, help="Output format (svg and png need "
+              "Graphviz's `dot`).")
+@click.option("-o", "--output", "output", metavar="FILE", help="Write to FILE instead of "
+              "standard output (needed for png).")
+@click.option("--plan", "with_plan", is_flag=True,
+              help="Colour each resource by its planned action (discovers, like decl plan).")
+def graph(file: str, var_assignments: Any, var_files: Any, secret_files: Any, fmt: str,
+          output: str | None, with_plan: bool) -> int:
+    """The resources and what each needs first (depends_on, networks, volumes, hosts)."""
+    from decl.errors import DeclError
+    from decl.files import write_atomic
+    from decl.render.graph import (
+        GraphvizMissing,
+        manifest_graph,
+        render_with_dot,
+        to_dot,
+        to_mermaid,
+    )
+
+    if fmt == "png" and not output:
+        raise DeclError("--format png writes a binary file: give it with -o FILE")
+    inputs = _inputs(file, var_assignments, var_files, secret_files)
+    planned = None
+    if with_plan:
+        from decl.core.planner import PlanOptions
+        from decl.engine.session import open_session
+
+        session = open_session(inputs)
+        try:
+            planned = session.plan(PlanOptions())
+        finally:
+            session.close()
+        manifest = session.loaded.manifest
+    else:
+        from decl.manifest.load import load
+
+        manifest = load(inputs.file, var_assignments=inputs.var_assignments,
+                        var_files=inputs.var_files, secret_files=inputs.secret_files,
+                        require_secrets=False).manifest
+    drawn = manifest_graph(manifest, planned)
+    if fmt == "mermaid":
+        data = to_mermaid(drawn).encode()
+    elif fmt == "dot":
+        data = to_dot(drawn).encode()
+    else:
+        try:
+            data = render_with_dot(to_dot(drawn), fmt)
+        except GraphvizMissing:
+            raise DeclError(f"--format {fmt} needs Graphviz's `dot`, which is not installed "
+                            "(apt install graphviz, brew install graphviz, or winget install "
+                            "Graphviz.Graphviz); --format dot and --format mermaid need "
+                            "nothing") from None
+        except RuntimeError as exc:
+            raise DeclError(f"Graphviz's dot failed: {exc}") from None
+    if output:
+        write_atomic(output, data)
+        click.echo(f"Wrote {output} ({len(drawn.nodes)} nodes, {len(drawn.edges)} edges).",
+                   err=True)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
 def _confirm(auto_approve: bool, question: str) -> None:
     from decl.errors import DeclError
 
