@@ -205,6 +205,63 @@ def graph(file: str, var_assignments: Any, var_files: Any, secret_files: Any, fm
     return 0
 
 
+@cli.command()
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 naming the files that "
+              "are not formatted.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show what changes, as a unified diff.")
+@click.argument("files", nargs=-1, metavar="[FILE|DIR|-]...")
+def fmt(check: bool, show_diff: bool, files: Any) -> int:
+    """Rewrite manifests in the canonical layout, keeping every comment.
+
+    Top-level keys go in this order: version, project, vars, defaults, hosts, vms,
+    containers, networks, volumes, wsl, venvs; two-space indentation; resources stay in the
+    order written; strings are quoted only where needed. A directory means its *.yaml and
+    *.yml files; `-` reads standard input and writes standard output. Default: decl.yaml.
+    """
+    import difflib
+
+    from decl.errors import DeclError
+    from decl.files import write_atomic
+    from decl.manifest.fmt import FormatError, format_text
+
+    if files == ("-",):
+        try:
+            click.echo(format_text(sys.stdin.read()), nl=False)
+        except FormatError as exc:
+            raise DeclError(f"<stdin>:{exc}") from None
+        return 0
+    paths: list[str] = []
+    for given in files or ("decl.yaml",):
+        if os.path.isdir(given):
+            paths += sorted(os.path.join(given, name) for name in os.listdir(given)
+                            if name.endswith((".yaml", ".yml")))
+        elif not os.path.exists(given):
+            raise DeclError(f"{given}: no such file")
+        else:
+            paths.append(given)
+    unformatted: list[str] = []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        try:
+            formatted = format_text(text)
+        except FormatError as exc:
+            raise DeclError(f"{path}:{exc}") from None
+        if formatted == text:
+            continue
+        unformatted.append(path)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(
+                text.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                fromfile=f"{path} (written)", tofile=f"{path} (formatted)")), nl=False)
+        if check:
+            click.echo(f"{path}: not formatted")
+        else:
+            write_atomic(path, formatted.encode("utf-8"))
+            click.echo(f"formatted {path}")
+    return 1 if check and unformatted else 0
+
+
 def _confirm(auto_approve: bool, question: str) -> None:
     from decl.errors import DeclError
 
