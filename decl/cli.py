@@ -67,16 +67,29 @@ def cli(debug: bool, no_color: bool) -> None:
 
 @cli.command()
 @_manifest_options
-def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any) -> int:
-    """Check a manifest without touching any machine."""
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
+             files: Any) -> int:
+    """Check manifests without touching any machine (-f FILE, or several FILEs)."""
+    from decl.errors import DeclError
     from decl.manifest.load import load
 
-    loaded = load(file, var_assignments=list(var_assignments), var_files=list(var_files),
-                  secret_files=list(secret_files), require_secrets=False)
-    count = len(loaded.manifest.resources())
-    click.echo(f"{file}: valid (project {loaded.manifest.project}, {count} resource"
-               f"{'' if count == 1 else 's'})")
-    return 0
+    failed = 0
+    for path in files or (file,):
+        try:
+            loaded = load(path, var_assignments=list(var_assignments),
+                          var_files=list(var_files), secret_files=list(secret_files),
+                          require_secrets=False)
+        except DeclError as exc:
+            if len(files) < 2:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        count = len(loaded.manifest.resources())
+        click.echo(f"{path}: valid (project {loaded.manifest.project}, {count} resource"
+                   f"{'' if count == 1 else 's'})")
+    return 1 if failed else 0
 
 
 @cli.command()
