@@ -71,15 +71,16 @@ def cli(debug: bool, no_color: bool) -> None:
 def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
              files: Any) -> int:
     """Check manifests without touching any machine (-f FILE, or several FILEs)."""
+    from decl.engine.session import load_checked
     from decl.errors import DeclError
-    from decl.manifest.load import load
+    from decl.providers.registry import Registry
 
     failed = 0
+    registry = Registry()
     for path in files or (file,):
         try:
-            loaded = load(path, var_assignments=list(var_assignments),
-                          var_files=list(var_files), secret_files=list(secret_files),
-                          require_secrets=False)
+            loaded = load_checked(_inputs(path, var_assignments, var_files, secret_files),
+                                  registry, require_secrets=False)
         except DeclError as exc:
             if len(files) < 2:
                 raise
@@ -400,9 +401,9 @@ def status(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
 @cli.command()
 def schema() -> int:
     """Print the manifest's JSON Schema."""
-    from decl.manifest.model import json_schema
+    from decl.engine.schema import manifest_schema
 
-    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+    click.echo(json.dumps(manifest_schema(), indent=2, sort_keys=True))
     return 0
 
 
