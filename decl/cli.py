@@ -276,6 +276,52 @@ def fmt(check: bool, show_diff: bool, files: Any) -> int:
     return 1 if check and unformatted else 0
 
 
+@cli.command(name="import")
+@_manifest_options
+@click.option("--host", "host", default="local", show_default=True,
+              help="Host to look on (`local` or one of the manifest's hosts).")
+@click.option("--provider", "provider_name", required=True, metavar="PROVIDER",
+              help="Provider whose objects to list (docker, libvirt, venv, ...).")
+@click.option("--path", "paths", multiple=True, metavar="DIR",
+              help="Directory to look in for venvs (repeatable).")
+@click.option("--write", is_flag=True,
+              help="Add the entries to the manifest (comments kept) instead of printing them.")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+def import_(file: str, var_assignments: Any, var_files: Any, secret_files: Any, host: str,
+            provider_name: str, paths: Any, write: bool, names: Any) -> int:
+    """Objects on a host that the manifest does not name, as entries with `adopt: true`.
+
+    The next plan adopts them with no other change. Objects carrying decl's marks are
+    never offered (they belong to a project already)."""
+    from decl.engine.importing import import_candidates
+    from decl.engine.session import open_session
+    from decl.render.importing import import_text, sections_of
+
+    session = open_session(_inputs(file, var_assignments, var_files, secret_files))
+    try:
+        candidates = import_candidates(session, host, provider_name, list(names), list(paths))
+    finally:
+        session.close()
+    if not write:
+        click.echo(import_text(candidates, host, provider_name), nl=False)
+        return 0
+    from decl.manifest.edit import add_resources_to_file
+
+    sections = sections_of(candidates)
+    for candidate in candidates:
+        if candidate.entry is None:
+            click.echo(f"not importable: {candidate.observed.address}: {candidate.note}",
+                       err=True)
+    if not sections:
+        click.echo(f"Nothing to add to {file}.")
+        return 0
+    add_resources_to_file(file, sections)
+    added = [f"{section}.{name}" for section, entries in sections.items() for name in entries]
+    click.echo(f"Added {len(added)} resource{'' if len(added) == 1 else 's'} to {file} with "
+               f"adopt: true: {', '.join(added)}. Next: `decl plan -f {file}`.")
+    return 0
+
+
 def _confirm(auto_approve: bool, question: str) -> None:
     from decl.errors import DeclError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from typing import Any
@@ -18,6 +19,8 @@ from decl.providers.base import (
     Availability,
     DesiredContext,
     Discovery,
+    ImportNotSupported,
+    ImportScope,
     Operation,
     Progress,
     Provider,
@@ -120,9 +123,11 @@ class VenvProvider(Provider):
         return f"{INDEX_DIR}/{project}.json"
 
     def _probe(self, conn: Connection, project: str, paths: list[str],
-               interpreters: list[str]) -> dict[str, Any]:
-        request = {"paths": paths, "index": self._index_file(project),
-                   "interpreters": interpreters}
+               interpreters: list[str], scan: list[str] | None = None) -> dict[str, Any]:
+        request: dict[str, Any] = {"paths": paths, "index": self._index_file(project),
+                                   "interpreters": interpreters}
+        if scan:
+            request["scan"] = scan
         if conn.is_local:
             return survey_here(request)
         result = conn.run([self._python(conn), "-c", SCRIPT],
@@ -175,6 +180,41 @@ class VenvProvider(Provider):
             discovery.observed.append(self._observed(address, address.split(".", 1)[-1],
                                                      conn.host, info, data, None))
         return discovery
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """Venvs without decl's mark file in the directories given (and those directories
+        themselves when they are venvs)."""
+        if not scope.paths:
+            raise ImportNotSupported("venvs can be anywhere: give the directories to look in "
+                                     "with --path DIR")
+        data = self._probe(conn, scope.project, [], [], scan=list(scope.paths))
+        found = []
+        for info in data["venvs"]:
+            if info.get("cfg") is None or info.get("marks"):
+                continue
+            name = _venv_name(info["path"])
+            observed = self._observed(f"venv.{name}", name, conn.host, info, data, None)
+            requires = _required_names(info.get("dists", []))
+            top = {key: text for key, text in observed.spec["packages"].items()
+                   if key not in requires}
+            found.append(Observed(
+                address=observed.address, kind="venv", name=name, provider=self.name,
+                host=conn.host, state="present", spec={**observed.spec, "packages": top},
+                marks=None, handle=observed.handle))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """path, python, pip, the packages nothing else needs (pinned as installed)."""
+        spec = observed.spec
+        entry: dict[str, Any] = {"path": spec["path"]}
+        version = re.match(r"\d+(?:\.\d+){0,2}", str(spec.get("python") or ""))
+        if version:  # pyvenv.cfg of virtualenv says 3.11.7.final.0
+            entry["python"] = version.group(0)
+        entry["pip"] = bool(spec.get("pip"))
+        if spec.get("system_site_packages"):
+            entry["system_site_packages"] = True
+        entry["packages"] = list(spec.get("packages", {}).values())
+        return entry
 
     def _observed(self, address: str, name: str, host: str, info: dict[str, Any],
                   data: dict[str, Any], spec: dict[str, Any] | None) -> Observed:
@@ -406,3 +446,25 @@ def _marker_versions(version: str | None) -> dict[str, str]:
         return {}
     parts = version.split(".")
     return {"python_version": ".".join(parts[:2]), "python_full_version": version}
+
+
+def _venv_name(path: str) -> str:
+    """A manifest name from a venv's directory: its last part, made fit for a name."""
+    base = path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", base).lstrip("._-")[:63]
+    return name or "venv"
+
+
+def _required_names(dists: list[dict[str, Any]]) -> set[str]:
+    """Canonical names of the packages some installed package requires."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    names: set[str] = set()
+    for dist in dists:
+        for text in dist.get("requires", []):
+            try:
+                names.add(canonicalize_name(Requirement(text).name))
+            except InvalidRequirement:
+                continue
+    return names
