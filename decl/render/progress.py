@@ -230,9 +230,17 @@ class LiveReporter(_Base):
         with self.guard:
             rows = sorted(self.running.values(), key=lambda r: r.started)
             now = self.clock()
+            address_width = max((len(r.change.address) for r in rows), default=0)
+            verb_width = max((len(running_verb(r.change.action)) for r in rows), default=0)
+            # What is left for the message once the other columns have their width.
+            room = self.console.width - (2 + address_width + verb_width + 7 + 21 + 5 + 1)
             grid = Table.grid(padding=(0, 1))
-            for _ in range(6):
-                grid.add_column(no_wrap=True)
+            grid.add_column(no_wrap=True, width=1)
+            grid.add_column(no_wrap=True, min_width=address_width)
+            grid.add_column(no_wrap=True, min_width=verb_width)
+            grid.add_column(no_wrap=True, width=6, justify="right")
+            grid.add_column(no_wrap=True, width=20)
+            grid.add_column(no_wrap=True, width=4, justify="right")
             grid.add_column(no_wrap=True, overflow="ellipsis", style="dim")
             for row in rows:
                 key = row.change.key
@@ -241,11 +249,13 @@ class LiveReporter(_Base):
                 pct = Text("")
                 if row.fraction is not None:
                     bar = ProgressBar(total=1.0, completed=row.fraction, width=20)
-                    pct = Text(f"{row.fraction * 100:3.0f}%")
+                    pct = Text(f"{row.fraction * 100:.0f}%")
+                message = Text(row.message)
+                message.truncate(max(room, 8), overflow="ellipsis")
                 grid.add_row(spinner, Text(row.change.address, style="bold"),
                              Text(running_verb(row.change.action)),
-                             Text(duration_text(now - row.started).rjust(6), style="yellow"),
-                             bar, pct, Text(row.message))
+                             Text(duration_text(now - row.started), style="yellow"),
+                             bar, pct, message)
             for gone in set(self._spinners) - {r.change.key for r in rows}:
                 del self._spinners[gone]
             return grid

@@ -155,7 +155,7 @@ def pull(client: Any, ref: str, progress: Progress) -> None:
             fraction = reading.event(event)
             if fraction is not None and fraction - last >= 0.01:
                 last = fraction
-                progress(f"pulling {ref}: {reading.text}", fraction)
+                progress(f"pulling: {reading.text} ({ref})", fraction)
     except docker.errors.APIError as exc:
         raise ProviderError(f"pulling image {ref} failed: {exc.explanation or exc}") from None
     except docker.errors.DockerException as exc:
