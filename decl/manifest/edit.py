@@ -9,7 +9,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from decl.errors import DeclError
 from decl.files import write_atomic
-from decl.manifest.fmt import TOP_LEVEL_ORDER, _yaml
+from decl.manifest.fmt import TOP_LEVEL_ORDER, _Quoting, _requote, _yaml
 
 
 def _commented(value: Any) -> Any:
@@ -46,7 +46,9 @@ def add_resources(text: str, sections: dict[str, dict[str, dict[str, Any]]]) -> 
         for name, fields in resources.items():
             if name in target:
                 raise DeclError(f"{section}.{name} is in the manifest already")
-            target[name] = _commented(fields)
+            entry = _commented(fields)
+            _requote(entry, _Quoting(), False)  # quotes where `decl fmt` puts them
+            target[name] = entry
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()

@@ -133,7 +133,7 @@ def test_containers_are_imported_and_adopted_networks_and_volumes_are_explained(
     text = round_trip(manifest, "docker", [web, f"imp{tag}-idle"],
                       expect={f"container.{web}", f"container.imp{tag}-idle"})
     assert "    restart: unless-stopped\n" in text and "    memory: 64MiB\n" in text
-    assert "    command: [sleep, '3600']\n" in text and "    init: true\n" in text
+    assert '    command: [sleep, "3600"]\n' in text and "    init: true\n" in text
     assert "    state: stopped\n" in text  # the container that was created, not started
     labels = json.loads(docker_engine.docker("inspect", web).stdout)[0]["Config"]["Labels"]
     assert labels["io.decl.project"] == f"impd{tag}" and labels["team"] == "lab"
