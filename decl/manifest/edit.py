@@ -17,6 +17,11 @@ def _commented(value: Any) -> Any:
         node = CommentedMap()
         for key, item in value.items():
             node[key] = _commented(item)
+        small = all(not isinstance(item, dict) and not (
+            isinstance(item, list) and any(isinstance(i, (dict, list)) for i in item))
+            for item in value.values())
+        if value and small and len(value) <= 3 and len(str(value)) <= 60:
+            node.fa.set_flow_style()  # {mode: none} reads best on one line
         return node
     if isinstance(value, list):
         items = [_commented(item) for item in value]

@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from tests.docker_engine import TEST_IMAGE, docker_engine  # noqa: F401 - session fixture
+from tests.fakes.windows.harness import fake_windows_fixture, run_decl  # noqa: F401
 from tests.libvirt_daemon import libvirtd, make_qcow2, shared_dir, undefine_all, virsh  # noqa: F401
 from tests.wheelhouse import standard_wheelhouse
 
@@ -158,7 +159,8 @@ def test_a_domain_defined_by_hand_is_imported_and_adopted(tmp_path, libvirtd):  
         manifest = tmp_path / "decl.yaml"
         manifest.write_text(MANIFEST_HEAD.format(project=f"impl{prefix}", body="vms: {}\n"))
         text = round_trip(manifest, "libvirt", [name], expect={f"vm.{name}"})
-        assert "    memory: 64MiB\n" in text and "      ignore_changes: [disk_source]\n" in text
+        assert "    memory: 64MiB\n" in text
+        assert "    lifecycle: {ignore_changes: [disk_source]}\n" in text
         assert "    state: stopped\n" in text
         xml = virsh("dumpxml", "--inactive", name).stdout
         assert f"impl{prefix}" in xml  # the marks are in the domain's metadata now
@@ -166,3 +168,27 @@ def test_a_domain_defined_by_hand_is_imported_and_adopted(tmp_path, libvirtd):  
     finally:
         undefine_all(prefix)
         shutil.rmtree(pool, ignore_errors=True)
+
+
+# -- WSL (the stateful fake wsl.exe) ----------------------------------------------------------
+
+def test_a_wsl_distro_made_by_hand_is_imported_and_adopted(fake_windows, tmp_path):
+    fake = fake_windows
+    fake.add_file("C:\\images\\rootfs.tar")
+    subprocess.run(["wsl.exe", "--import", "dev", "C:\\mine", "C:\\images\\rootfs.tar",
+                    "--version", "1"], env=fake.env(), check=True, capture_output=True)
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text(MANIFEST_HEAD.format(project="impwsl", body="wsl: {}\n"))
+    cmd = [sys.executable, "-m", "decl"]
+    written = run_decl(fake, cmd, "import", "-f", str(manifest), "--provider", "wsl",
+                       "--write")
+    assert written.returncode == 0, written.stdout + written.stderr
+    text = manifest.read_text()
+    assert "  dev:\n    source: {distribution: dev}\n    version: 1\n" in text, text
+    first = json.loads(run_decl(fake, cmd, "plan", "-f", str(manifest), "--json").stdout)
+    assert [(c["address"], c["action"], c["fields"]) for c in first["changes"]] == \
+        [("wsl.dev", "adopt", [])]
+    assert run_decl(fake, cmd, "apply", "-y", "-f", str(manifest)).returncode == 0
+    after = run_decl(fake, cmd, "plan", "-f", str(manifest), "--detailed-exitcode")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert fake.load()["wsl"]["distros"]["dev"]["version"] == 1
