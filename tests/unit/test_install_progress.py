@@ -97,3 +97,39 @@ def test_pull_fraction_counts_downloads_and_extraction_of_every_layer():
     reading.event({"status": "Pull complete", "id": "a"})
     assert reading.event({"status": "Pull complete", "id": "b"}) == 1.0
     assert reading.text == "400 B of 400 B, 2 of 2 layers"
+
+
+def test_ssh_live_lines_leave_out_the_pid_marker_and_keep_partial_lines():
+    from decl.connections.ssh import PID_MARK, _LiveLines
+
+    lines: list[str] = []
+    live = _LiveLines(lines.append, marked=True)
+    out: list[bytes] = [PID_MARK + b"12"]
+    err: list[bytes] = []
+    live.update(out, err)
+    assert lines == []  # the marker is not complete yet
+    out.append(b"34" + PID_MARK + b"Processing ./alpha-1.0")
+    live.update(out, err)
+    out.append(b"-py3-none-any.whl\nInstalling collected packages: alpha\n")
+    err.append(b"WARNING: something\n")
+    live.update(out, err)
+    live.flush()
+    assert lines == ["WARNING: something", "Processing ./alpha-1.0-py3-none-any.whl",
+                     "Installing collected packages: alpha"]
+
+
+def test_local_streaming_reports_lines_as_they_come(tmp_path):
+    import sys
+    import time
+
+    from decl.connections.local import LocalConnection
+
+    seen: list[tuple[float, str]] = []
+    script = "import sys, time\nprint('one', flush=True)\ntime.sleep(0.5)\n" \
+             "print('two', file=sys.stderr, flush=True)\nsys.exit(3)\n"
+    started = time.monotonic()
+    result = LocalConnection().run_streaming(
+        [sys.executable, "-c", script], lambda line: seen.append((time.monotonic(), line)))
+    assert [line for _, line in seen] == ["one", "two"]
+    assert seen[0][0] - started < seen[1][0] - started - 0.3  # 'one' came before the sleep
+    assert (result.returncode, result.out, result.err) == (3, "one\n", "two\n")
