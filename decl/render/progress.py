@@ -64,7 +64,8 @@ def outcome_line(address: str, action: Action, status: str, seconds: float,
     if status == "failed":
         tail = f": {esc(message)}" if message else ""
         return f"{head} [red]failed[/] after {when}{tail}"
-    return f"{head} [yellow]skipped[/] ({esc(message)})"
+    reason = message[len("skipped: "):] if message.startswith("skipped: ") else message
+    return f"{head} [yellow]skipped[/] ({esc(reason)})"
 
 
 @dataclass

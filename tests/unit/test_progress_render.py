@@ -126,3 +126,10 @@ def test_no_terminal_or_no_color_gives_plain_lines_without_escape_codes(monkeypa
     finally:
         report.close()
     assert "\x1b" not in capsys.readouterr().out
+
+
+def test_skipped_changes_get_a_line_with_the_reason():
+    console, out = plain_console()
+    report = PlainReporter(console, ticker=False)
+    report("skipped", change("venv.late"), "skipped: venv.tools did not succeed", None)
+    assert out.getvalue() == "venv.late: skipped (venv.tools did not succeed)\n"
