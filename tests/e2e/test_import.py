@@ -192,3 +192,27 @@ def test_a_wsl_distro_made_by_hand_is_imported_and_adopted(fake_windows, tmp_pat
     after = run_decl(fake, cmd, "plan", "-f", str(manifest), "--detailed-exitcode")
     assert after.returncode == 0, after.stdout + after.stderr
     assert fake.load()["wsl"]["distros"]["dev"]["version"] == 1
+
+
+# -- QEMU -------------------------------------------------------------------------------------
+
+def test_qemu_vm_directories_without_marks_are_listed_with_why_they_cannot_be_adopted(
+        tmp_path):
+    from tests.backends import missing_backend
+
+    if shutil.which("qemu-img") is None:
+        missing_backend("qemu", "qemu-img is not installed (apt-get install qemu-utils)")
+    vms = tmp_path / "vms"
+    (vms / "db").mkdir(parents=True)
+    make_qcow2(str(vms / "db" / "disk-vda.qcow2"), "16M")
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text("version: 1\nproject: impqemu\n")
+    shown = decl("import", "-f", str(manifest), "--provider", "qemu", "--path", str(vms))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "# decl import: 0 objects on host local (provider qemu) that the manifest does not "
+        "name yet",
+        f"# not importable: vm.db: {vms / 'db'} has no decl.json, so its CPUs, memory and how "
+        "it starts cannot be read back (disks: vda 16MiB); write its entry by hand with "
+        "adopt: true"]
+    assert sorted(os.listdir(vms / "db")) == ["disk-vda.qcow2"]
