@@ -1,6 +1,7 @@
 """Turn a terminal capture (`tmux capture-pane -p -e`, ANSI escapes kept) into a PNG.
 
-    python3 docs/screenshots/terminal_png.py CAPTURE.ans OUT.png [--title TITLE] [--width N]
+    python3 docs/screenshots/terminal_png.py CAPTURE.ans OUT.png [--title T] [--width N]
+        [--last N]
 
 rich draws the capture as SVG (its terminal look, colours as captured); rsvg-convert
 (Debian: librsvg2-bin) turns the SVG into a PNG. Used for the README's screenshot of the
@@ -26,6 +27,7 @@ def main() -> int:
     parser.add_argument("png")
     parser.add_argument("--title", default="decl apply")
     parser.add_argument("--width", type=int, default=110)
+    parser.add_argument("--last", type=int, default=0, help="Only the last N non-empty lines.")
     args = parser.parse_args()
     if shutil.which("rsvg-convert") is None:
         print("rsvg-convert is not installed (apt-get install librsvg2-bin)", file=sys.stderr)
@@ -34,6 +36,10 @@ def main() -> int:
     lines = raw.rstrip("\n").split("\n")
     while lines and not Text.from_ansi(lines[0]).plain.strip():
         lines.pop(0)
+    while lines and not Text.from_ansi(lines[-1]).plain.strip():
+        lines.pop()
+    if args.last:
+        lines = lines[-args.last:]
     console = Console(record=True, width=args.width, force_terminal=True,
                       color_system="truecolor", file=open("/dev/null", "w"))  # noqa: SIM115
     for line in lines:
