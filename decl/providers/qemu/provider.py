@@ -168,7 +168,9 @@ class QemuProvider(VmProvider[QemuOptions]):
         result.check(f"reading the QEMU VM directories on host {conn.host}")
         return [Observed(address=f"vm.{vm.name}", kind="vm", name=vm.name, provider=self.name,
                          host=conn.host, state="running" if vm.alive else "stopped",
-                         spec=observed_spec(vm, None), marks=None, handle={"dir": vm.path})
+                         spec={"disk_size": {dev: info.get("virtual-size")
+                                             for dev, info in sorted(vm.disks.items())}},
+                         marks=None, handle={"dir": vm.path})
                 for vm in parse_discovery(result.out) if self._marks(vm) is None]
 
     def to_manifest(self, observed: Observed) -> dict[str, Any]:
