@@ -67,17 +67,30 @@ def cli(debug: bool, no_color: bool) -> None:
 
 @cli.command()
 @_manifest_options
-def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any) -> int:
-    """Check a manifest without touching any machine."""
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
+             files: Any) -> int:
+    """Check manifests without touching any machine (-f FILE, or several FILEs)."""
     from decl.engine.session import load_checked
+    from decl.errors import DeclError
     from decl.providers.registry import Registry
 
-    loaded = load_checked(_inputs(file, var_assignments, var_files, secret_files), Registry(),
-                          require_secrets=False)
-    count = len(loaded.manifest.resources())
-    click.echo(f"{file}: valid (project {loaded.manifest.project}, {count} resource"
-               f"{'' if count == 1 else 's'})")
-    return 0
+    failed = 0
+    registry = Registry()
+    for path in files or (file,):
+        try:
+            loaded = load_checked(_inputs(path, var_assignments, var_files, secret_files),
+                                  registry, require_secrets=False)
+        except DeclError as exc:
+            if len(files) < 2:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        count = len(loaded.manifest.resources())
+        click.echo(f"{path}: valid (project {loaded.manifest.project}, {count} resource"
+                   f"{'' if count == 1 else 's'})")
+    return 1 if failed else 0
 
 
 @cli.command()
@@ -119,6 +132,196 @@ def plan(file: str, var_assignments: Any, var_files: Any, secret_files: Any, tar
     return 0
 
 
+@cli.command()
+@click.argument("planfile")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list unchanged resources.")
+def show(planfile: str, as_json: bool, verbose: bool) -> int:
+    """Print a plan saved with `decl plan --out FILE`, as `decl plan` showed it."""
+    from decl.core.plan import Plan
+    from decl.engine.session import read_plan_file
+
+    document = read_plan_file(planfile)
+    if as_json:  # the saved text is redacted already
+        click.echo(json.dumps(document["plan"], indent=2, default=str))
+        return 0
+    from decl.render.text import plan_text
+
+    saved = Plan.from_json(document["plan"], document.get("unchanged_changes"))
+    _out(plan_text(saved, verbose=verbose))
+    return 0
+
+
+@cli.command()
+@_manifest_options
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg", "png"]),
+              default="dot", show_default=True, help="Output format (svg and png need "
+              "Graphviz's `dot`).")
+@click.option("-o", "--output", "output", metavar="FILE", help="Write to FILE instead of "
+              "standard output (needed for png).")
+@click.option("--plan", "with_plan", is_flag=True,
+              help="Colour each resource by its planned action (discovers, like decl plan).")
+def graph(file: str, var_assignments: Any, var_files: Any, secret_files: Any, fmt: str,
+          output: str | None, with_plan: bool) -> int:
+    """The resources and what each needs first (depends_on, networks, volumes, hosts)."""
+    from decl.errors import DeclError
+    from decl.files import write_atomic
+    from decl.render.graph import (
+        GraphvizMissing,
+        manifest_graph,
+        render_with_dot,
+        to_dot,
+        to_mermaid,
+    )
+
+    if fmt == "png" and not output:
+        raise DeclError("--format png writes a binary file: give it with -o FILE")
+    inputs = _inputs(file, var_assignments, var_files, secret_files)
+    planned = None
+    if with_plan:
+        from decl.core.planner import PlanOptions
+        from decl.engine.session import open_session
+
+        session = open_session(inputs)
+        try:
+            planned = session.plan(PlanOptions())
+        finally:
+            session.close()
+        manifest = session.loaded.manifest
+    else:
+        from decl.manifest.load import load
+
+        manifest = load(inputs.file, var_assignments=inputs.var_assignments,
+                        var_files=inputs.var_files, secret_files=inputs.secret_files,
+                        require_secrets=False).manifest
+    drawn = manifest_graph(manifest, planned)
+    if fmt == "mermaid":
+        data = to_mermaid(drawn).encode()
+    elif fmt == "dot":
+        data = to_dot(drawn).encode()
+    else:
+        try:
+            data = render_with_dot(to_dot(drawn), fmt)
+        except GraphvizMissing:
+            raise DeclError(f"--format {fmt} needs Graphviz's `dot`, which is not installed "
+                            "(apt install graphviz, brew install graphviz, or winget install "
+                            "Graphviz.Graphviz); --format dot and --format mermaid need "
+                            "nothing") from None
+        except RuntimeError as exc:
+            raise DeclError(f"Graphviz's dot failed: {exc}") from None
+    if output:
+        write_atomic(output, data)
+        click.echo(f"Wrote {output} ({len(drawn.nodes)} nodes, {len(drawn.edges)} edges).",
+                   err=True)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 naming the files that "
+              "are not formatted.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show what changes, as a unified diff.")
+@click.argument("files", nargs=-1, metavar="[FILE|DIR|-]...")
+def fmt(check: bool, show_diff: bool, files: Any) -> int:
+    """Rewrite manifests in the canonical layout, keeping every comment.
+
+    Top-level keys go in this order: version, project, vars, defaults, hosts, vms,
+    containers, networks, volumes, wsl, venvs; two-space indentation; resources stay in the
+    order written; strings are quoted only where needed. A directory means its *.yaml and
+    *.yml files; `-` reads standard input and writes standard output. Default: decl.yaml.
+    """
+    import difflib
+
+    from decl.errors import DeclError
+    from decl.files import write_atomic
+    from decl.manifest.fmt import FormatError, format_text
+
+    if files == ("-",):
+        try:
+            click.echo(format_text(sys.stdin.read()), nl=False)
+        except FormatError as exc:
+            raise DeclError(f"<stdin>:{exc}") from None
+        return 0
+    paths: list[str] = []
+    for given in files or ("decl.yaml",):
+        if os.path.isdir(given):
+            paths += sorted(os.path.join(given, name) for name in os.listdir(given)
+                            if name.endswith((".yaml", ".yml")))
+        elif not os.path.exists(given):
+            raise DeclError(f"{given}: no such file")
+        else:
+            paths.append(given)
+    unformatted: list[str] = []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        try:
+            formatted = format_text(text)
+        except FormatError as exc:
+            raise DeclError(f"{path}:{exc}") from None
+        if formatted == text:
+            continue
+        unformatted.append(path)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(
+                text.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                fromfile=f"{path} (written)", tofile=f"{path} (formatted)")), nl=False)
+        if check:
+            click.echo(f"{path}: not formatted")
+        else:
+            write_atomic(path, formatted.encode("utf-8"))
+            click.echo(f"formatted {path}")
+    return 1 if check and unformatted else 0
+
+
+@cli.command(name="import")
+@_manifest_options
+@click.option("--host", "host", default="local", show_default=True,
+              help="Host to look on (`local` or one of the manifest's hosts).")
+@click.option("--provider", "provider_name", required=True, metavar="PROVIDER",
+              help="Provider whose objects to list (docker, libvirt, venv, ...).")
+@click.option("--path", "paths", multiple=True, metavar="DIR",
+              help="Directory to look in for venvs (repeatable).")
+@click.option("--write", is_flag=True,
+              help="Add the entries to the manifest (comments kept) instead of printing them.")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+def import_(file: str, var_assignments: Any, var_files: Any, secret_files: Any, host: str,
+            provider_name: str, paths: Any, write: bool, names: Any) -> int:
+    """Objects on a host that the manifest does not name, as entries with `adopt: true`.
+
+    The next plan adopts them with no other change. Objects carrying decl's marks are
+    never offered (they belong to a project already)."""
+    from decl.engine.importing import import_candidates
+    from decl.engine.session import open_session
+    from decl.render.importing import import_text, sections_of
+
+    session = open_session(_inputs(file, var_assignments, var_files, secret_files))
+    try:
+        candidates = import_candidates(session, host, provider_name, list(names), list(paths))
+    finally:
+        session.close()
+    if not write:
+        click.echo(import_text(candidates, host, provider_name), nl=False)
+        return 0
+    from decl.manifest.edit import add_resources_to_file
+
+    sections = sections_of(candidates)
+    for candidate in candidates:
+        if candidate.entry is None:
+            click.echo(f"not importable: {candidate.observed.address}: {candidate.note}",
+                       err=True)
+    if not sections:
+        click.echo(f"Nothing to add to {file}.")
+        return 0
+    add_resources_to_file(file, sections)
+    added = [f"{section}.{name}" for section, entries in sections.items() for name in entries]
+    click.echo(f"Added {len(added)} resource{'' if len(added) == 1 else 's'} to {file} with "
+               f"adopt: true: {', '.join(added)}. Next: `decl plan -f {file}`.")
+    return 0
+
+
 def _confirm(auto_approve: bool, question: str) -> None:
     from decl.errors import DeclError
 
@@ -137,15 +340,21 @@ def _run_apply(session: Any, options: Any, *, auto_approve: bool, as_json: bool,
                parallelism: int, saved: dict[str, Any] | None, verb: str) -> int:
     """Hand the apply run to the engine; show the plan, ask, render the outcome."""
     from decl.engine.apply_run import run_apply
+    from decl.render.progress import make_reporter
     from decl.render.text import plan_text, summary_text
 
     def show_plan(result: Any) -> None:
         if not as_json:
             _out([session.redactor(line) for line in plan_text(result)])
 
-    done = run_apply(session, options, verb=verb, parallelism=parallelism, saved=saved,
-                     show_plan=show_plan, confirm=lambda q: _confirm(auto_approve, q),
-                     reporter=None if as_json else _reporter())
+    reporter = None if as_json else make_reporter(_color())
+    try:
+        done = run_apply(session, options, verb=verb, parallelism=parallelism, saved=saved,
+                         show_plan=show_plan, confirm=lambda q: _confirm(auto_approve, q),
+                         reporter=reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()
     summary = done.summary
     if as_json:
         outcomes = [] if summary is None else [
@@ -155,7 +364,7 @@ def _run_apply(session: Any, options: Any, *, auto_approve: bool, as_json: bool,
                     "summary": _counts_json(summary)}
         click.echo(session.redactor(json.dumps(document, indent=2, default=str)))
     elif summary is not None:
-        _out(summary_text(summary))
+        _out(summary_text(summary, verb=verb))
     return 0 if done.ok else 1
 
 
@@ -164,37 +373,6 @@ def _counts_json(summary: Any) -> dict[str, Any]:
         return {"done": 0, "failed": 0, "skipped": 0, "interrupted": False}
     return {"done": len(summary.by_status("done")), "failed": len(summary.by_status("failed")),
             "skipped": len(summary.by_status("skipped")), "interrupted": summary.interrupted}
-
-
-def _reporter() -> Any:
-    import threading
-    import time
-
-    from decl.render.console import make_console
-
-    console = make_console(color=_color())
-    guard = threading.Lock()
-    last: dict[str, float] = {}
-
-    def report(event: str, change: Any, message: str, fraction: float | None) -> None:
-        with guard:
-            if event == "start":
-                console.print(f"{change.address}: {change.action.value}...")
-            elif event == "progress":
-                now = time.monotonic()
-                if now - last.get(change.address, 0) < 0.5 and fraction not in (None, 1.0):
-                    return
-                last[change.address] = now
-                pct = f" {fraction * 100:.0f}%" if fraction is not None else ""
-                console.print(f"{change.address}: {message}{pct}", markup=False)
-            elif event == "done":
-                console.print(f"{change.address}: [green]done[/]")
-            elif event == "failed":
-                console.print(f"{change.address}: [red]failed[/]")
-            elif event == "interrupt":
-                console.print(f"[yellow]{message}[/]")
-
-    return report
 
 
 @cli.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,23 @@ class Connection(abc.ABC):
     ) -> CommandResult:
         """Run a command and wait for it; a timeout kills it and raises CommandTimeout."""
 
+    def run_streaming(
+        self,
+        argv: Sequence[str],
+        on_line: Callable[[str], None],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        """Run a command and call `on_line` with each line of its output (stdout and stderr)
+        as it comes, for progress. The default waits for the command and replays its lines;
+        connections that can stream override it."""
+        result = self.run(argv, timeout=timeout, env=env, cwd=cwd)
+        for line in (result.out + result.err).splitlines():
+            on_line(line)
+        return result
+
     @abc.abstractmethod
     def read_file(self, path: str) -> bytes:
         """Read a whole file; FileNotFoundError when absent."""
@@ -119,3 +136,24 @@ class Connection(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""
+
+
+class LineSplitter:
+    """Bytes in, whole lines out (to a callback); the last partial line on flush()."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self.on_line = on_line
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes; call on_line for every line they complete (CR or LF ends a line)."""
+        self._buffer += data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            self.on_line(line.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        """Pass on what is left."""
+        if self._buffer:
+            line, self._buffer = self._buffer, b""
+            self.on_line(line.decode("utf-8", "replace"))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 
-from decl.connections.base import CommandResult, CommandTimeout, Connection
+from decl.connections.base import CommandResult, CommandTimeout, Connection, LineSplitter
 from decl.files import write_atomic
 
 
@@ -44,6 +45,55 @@ class LocalConnection(Connection):
         except FileNotFoundError:
             return CommandResult(tuple(argv), 127, b"", f"{argv[0]}: command not found".encode())
         return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr)
+
+    def run_streaming(
+        self,
+        argv: Sequence[str],
+        on_line: Callable[[str], None],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        """Run argv, calling on_line with each output line as the tool writes it."""
+        full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
+        try:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=full_env, cwd=cwd,
+                                    start_new_session=True)
+        except FileNotFoundError:
+            return CommandResult(tuple(argv), 127, b"", f"{argv[0]}: command not found".encode())
+        guard = threading.Lock()
+
+        def said(line: str) -> None:
+            with guard:
+                on_line(line)
+
+        chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+
+        def pump(stream: object, name: str) -> None:
+            splitter = LineSplitter(said)
+            for data in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
+                chunks[name].append(data)
+                splitter.feed(data)
+            splitter.flush()
+
+        readers = [threading.Thread(target=pump, args=(proc.stdout, "out"), daemon=True),
+                   threading.Thread(target=pump, args=(proc.stderr, "err"), daemon=True)]
+        for reader in readers:
+            reader.start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise CommandTimeout(f"{argv[0]} did not finish within {timeout} s and was killed") \
+                from None
+        finally:
+            for reader in readers:
+                reader.join(timeout=5)
+        return CommandResult(tuple(argv), proc.returncode, b"".join(chunks["out"]),
+                             b"".join(chunks["err"]))
 
     def read_file(self, path: str) -> bytes:
         """Read a file."""

@@ -32,12 +32,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import paramiko
 
-from decl.connections.base import CommandResult, CommandTimeout, Connection
+from decl.connections.base import CommandResult, CommandTimeout, Connection, LineSplitter
 from decl.connections.quoting import QuotingError, command_line, powershell_quote
 from decl.connections.sshconfig import SshTarget, resolve
 from decl.errors import ConnectionFailed, ProviderError
@@ -439,6 +439,29 @@ class SshConnection(Connection):
         cwd: str | None = None,
     ) -> CommandResult:
         """Run argv on the host; a timeout kills the remote command and raises CommandTimeout."""
+        return self._run(argv, input, timeout, env, cwd, None)
+
+    def run_streaming(
+        self,
+        argv: Sequence[str],
+        on_line: Callable[[str], None],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        """Run argv on the host, calling on_line with each output line as it arrives."""
+        return self._run(argv, None, timeout, env, cwd, on_line)
+
+    def _run(
+        self,
+        argv: Sequence[str],
+        input: bytes | None,
+        timeout: float | None,
+        env: Mapping[str, str] | None,
+        cwd: str | None,
+        on_line: Callable[[str], None] | None,
+    ) -> CommandResult:
         line = self.command_line(argv, env, cwd)
         if self.shell == "posix":
             line = PID_PREFIX + line
@@ -454,7 +477,7 @@ class SshConnection(Connection):
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise self._lost(f"before running {argv[0]}", exc) from None
             try:
-                return self._collect(channel, tuple(argv), input, timeout)
+                return self._collect(channel, tuple(argv), input, timeout, on_line)
             finally:
                 channel.close()
 
@@ -464,6 +487,7 @@ class SshConnection(Connection):
         argv: tuple[str, ...],
         input: bytes | None,
         timeout: float | None,
+        on_line: Callable[[str], None] | None = None,
     ) -> CommandResult:
         writer = None
         if input:
@@ -477,10 +501,13 @@ class SshConnection(Connection):
         marked = self.shell == "posix"
         deadline = None if timeout is None else time.monotonic() + timeout
         ready = channel.fileno()
+        live = _LiveLines(on_line, marked) if on_line is not None else None
         while True:
             _drain(channel, out, err)
             if marked and pid is None and out:
                 pid = _remote_pid(out)
+            if live is not None:
+                live.update(out, err)
             if channel.closed or (channel.eof_received and channel.exit_status_ready()):
                 break
             wait = 0.5
@@ -495,6 +522,9 @@ class SshConnection(Connection):
                 wait = min(wait, left)
             select.select([ready], [], [], wait)
         _drain(channel, out, err)
+        if live is not None:
+            live.update(out, err)
+            live.flush()
         stdout = _strip_pid(b"".join(out)) if marked else b"".join(out)
         if writer is not None:
             writer.join(timeout=1)
@@ -761,6 +791,43 @@ def _strip_pid(stdout: bytes) -> bytes:
         if end > 0 and stdout[1:end].isdigit():
             return stdout[end + 1:]
     return stdout
+
+
+class _LiveLines:
+    """Pass a running command's new output lines on, the pid marker left out."""
+
+    def __init__(self, on_line: Callable[[str], None], marked: bool) -> None:
+        self.out = LineSplitter(on_line)
+        self.err = LineSplitter(on_line)
+        self.marked = marked
+        self.out_seen = 0  # bytes of stdout passed on (after the marker)
+        self.out_chunks = 0
+        self.err_chunks = 0
+        self.started = not marked
+
+    def update(self, out: list[bytes], err: list[bytes]) -> None:
+        """Feed what arrived since the last call."""
+        for chunk in err[self.err_chunks:]:
+            self.err.feed(chunk)
+        self.err_chunks = len(err)
+        if len(out) == self.out_chunks:
+            return
+        if not self.started:
+            whole = b"".join(out)
+            body = _strip_pid(whole)
+            if body is whole and whole.startswith(PID_MARK) and len(whole) < 64:
+                return  # the marker is not complete yet
+            self.started = True
+            self.out.feed(body)
+        else:
+            for chunk in out[self.out_chunks:]:
+                self.out.feed(chunk)
+        self.out_chunks = len(out)
+
+    def flush(self) -> None:
+        """Pass on partial last lines."""
+        self.out.flush()
+        self.err.flush()
 
 
 def _drain(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> None:

@@ -74,6 +74,12 @@ class FieldChange:
         return {"path": self.path, "before": self.before, "after": self.after,
                 "policy": self.policy, "sensitive": False}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FieldChange:
+        """Read back to_json() (a secret stays `(sensitive)`)."""
+        return cls(data["path"], data.get("before"), data.get("after"), data["policy"],
+                   bool(data.get("sensitive")))
+
 
 @dataclass(frozen=True)
 class Change:
@@ -110,6 +116,19 @@ class Change:
             "fields": [f.to_json() for f in self.fields],
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Change:
+        """Read back to_json() (a saved plan, for `decl show`)."""
+        return cls(
+            address=data["address"], kind=data["kind"], name=data["name"],
+            provider=data["provider"], host=data["host"], action=Action(data["action"]),
+            cause=data["cause"], fields=tuple(FieldChange.from_json(f) for f in data["fields"]),
+            origin=data.get("origin"), target_state=data.get("target_state"),
+            destroys_data=data.get("destroys_data"),
+            depends_on=tuple(data.get("depends_on", ())), orphan=bool(data.get("orphan")),
+            project=data.get("project", ""),
+        )
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -125,6 +144,12 @@ class Problem:
         """JSON form."""
         return {"address": self.address, "message": self.message, "host": self.host,
                 "provider": self.provider, "kind": self.kind}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Problem:
+        """Read back to_json()."""
+        return cls(data["address"], data["message"], data.get("host"), data.get("provider"),
+                   data.get("kind", "provider"))
 
 
 @dataclass
@@ -187,3 +212,25 @@ class Plan:
             "manifest_fingerprint": self.manifest_fingerprint,
             "observed_fingerprints": dict(sorted(self.observed_fingerprints.items())),
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any],
+                  unchanged: list[dict[str, Any]] | None = None) -> Plan:
+        """Read back to_json(); `unchanged` are the no-op changes in full (a plan file keeps
+        them, to show "kept:" lines and `-v` as `decl plan` did)."""
+        changes = [Change.from_json(c) for c in data.get("changes", [])]
+        if unchanged is not None:
+            changes += [Change.from_json(c) for c in unchanged]
+        else:
+            changes += [Change(address=a, kind=a.split(".", 1)[0], name=a.split(".", 1)[-1],
+                               provider="", host="", action=Action.NOOP, cause="")
+                        for a in data.get("unchanged", [])]
+        return cls(
+            project=data["project"], changes=changes,
+            errors=[Problem.from_json(p) for p in data.get("errors", [])],
+            unavailable=[Problem.from_json(p) for p in data.get("unavailable", [])],
+            orphans=[Change.from_json(c) for c in data.get("orphans", [])],
+            notes=[Problem.from_json(p) for p in data.get("notes", [])],
+            manifest_fingerprint=data.get("manifest_fingerprint", ""),
+            observed_fingerprints=dict(data.get("observed_fingerprints", {})),
+        )

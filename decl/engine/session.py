@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decl.connections.pool import ConnectionPool
-from decl.core.plan import FORMAT_VERSION, Plan
+from decl.core.plan import FORMAT_VERSION, Action, Plan
 from decl.core.planner import PlanOptions, plan
 from decl.core.traits import KindTraits
 from decl.engine.desired import DesiredSet, build_desired
@@ -131,8 +131,12 @@ def save_plan(path: str, session: Session, result: Plan, options: PlanOptions) -
         "options": {"prune": options.prune, "destroy": options.destroy,
                     "targets": list(options.targets)},
         "plan": result.to_json(),
+        # The no-op changes in full, so that `decl show` prints what `decl plan` printed.
+        "unchanged_changes": [c.to_json() for c in result.changes
+                              if c.action is Action.NOOP],
     }
-    text = session.redactor(json.dumps(document, indent=2, sort_keys=True, default=str))
+    # Keys in the order plan --json prints them: `decl show --json` gives the same bytes.
+    text = session.redactor(json.dumps(document, indent=2, default=str))
     write_atomic(path, (text + "\n").encode())
 
 

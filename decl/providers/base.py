@@ -101,6 +101,19 @@ class Discovery:
 
 
 @dataclass(frozen=True)
+class ImportScope:
+    """What `decl import` asks a provider's inventory() to look at."""
+
+    project: str
+    # Directories to look in, for kinds that live at a path (venvs): their subdirectories.
+    paths: tuple[str, ...] = ()
+
+
+class ImportNotSupported(ProviderError):
+    """The provider cannot list objects for import, or cannot describe this one."""
+
+
+@dataclass(frozen=True)
 class Operation:
     """Everything one action needs, immutable: what to do and to what, where, for whom.
 
@@ -309,6 +322,25 @@ class Provider(abc.ABC):
         found = self.discover(conn, project, [desired])
         return next((o for o in found.observed
                      if o.address == desired.address and o.host == desired.host), None)
+
+    # -- import (optional) ------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """Objects on this host that carry no decl marks (what `decl import` offers).
+
+        Each Observed has its kind, name, state and spec read from the backend (the spec in
+        the manifest's terms, as discover() reports it); `address` is KIND.NAME. Optional:
+        the default says the provider cannot do it."""
+        raise ImportNotSupported(f"the {self.name} provider cannot list objects for "
+                                 "`decl import` yet")
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """The manifest entry (its fields, without `host`, `provider` and `adopt`, which the
+        caller adds) describing an object from inventory(), such that the next plan adopts
+        it with no other change. Raise ImportNotSupported, saying why, for an object that
+        cannot be adopted."""
+        raise ImportNotSupported(f"the {self.name} provider cannot describe {observed.address} "
+                                 "as a manifest entry yet")
 
     # -- apply ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -184,7 +184,7 @@ def ensure_image(conn: Connection, image: str, checksum: str | None, host_cache:
             progress(f"copying {image} to host {conn.host}", None)
             conn.makedirs(host_cache)
             if conn.is_local:
-                _copy_local(local_path, host_path)
+                _copy_local(local_path, host_path, progress)
             else:
                 tmp = host_path + ".upload"
                 conn.upload(local_path, tmp)
@@ -194,13 +194,19 @@ def ensure_image(conn: Connection, image: str, checksum: str | None, host_cache:
         return host_path
 
 
-def _copy_local(source: str, dest: str) -> None:
+def _copy_local(source: str, dest: str, progress: Progress) -> None:
     directory = os.path.dirname(dest)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=directory)
-    os.close(fd)
+    total = os.path.getsize(source)
+    copied = 0
     try:
-        shutil.copyfile(source, tmp)
+        with open(source, "rb") as reader, os.fdopen(fd, "wb") as writer:
+            for chunk in iter(lambda: reader.read(CHUNK), b""):
+                writer.write(chunk)
+                copied += len(chunk)
+                progress(f"copying {os.path.basename(source)} to {dest}",
+                         copied / total if total else None)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     finally:
@@ -243,11 +249,24 @@ def make_disk(conn: Connection, dest: str, size: int | None, base: str | None, m
             argv.append(str(size))
         conn.run(argv, timeout=300).check(f"qemu-img create {dest} on {base}")
         return
-    progress(f"copying {base} to {dest}", None)
-    conn.run(["qemu-img", "convert", "-q", "-f", base_format, "-O", "qcow2", "--", base, dest],
-             timeout=3600).check(f"qemu-img convert {base} to {dest}")
+    progress(f"copying {base} to {dest}", 0.0)
+
+    def on_line(line: str) -> None:
+        fraction = qemu_img_fraction(line)
+        if fraction is not None:
+            progress(f"copying {base} to {dest}", fraction)
+
+    conn.run_streaming(["qemu-img", "convert", "-p", "-f", base_format, "-O", "qcow2", "--",
+                        base, dest], on_line, timeout=3600).check(
+        f"qemu-img convert {base} to {dest}")
     if size is not None and size > virtual:
         resize_disk(conn, dest, size)
+
+
+def qemu_img_fraction(line: str) -> float | None:
+    """The fraction in a `qemu-img convert -p` progress line ("    (12.50/100%)")."""
+    match = re.search(r"\((\d+(?:\.\d+)?)/100%\)", line)
+    return min(float(match.group(1)) / 100, 1.0) if match else None
 
 
 def resize_disk(conn: Connection, path: str, size: int) -> None:

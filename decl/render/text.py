@@ -115,19 +115,34 @@ def plan_text(plan: Plan, *, verbose: bool = False) -> list[str]:
     return lines
 
 
-def summary_text(summary: Summary) -> list[str]:
-    """The apply summary: done, failed, skipped."""
+def summary_text(summary: Summary, verb: str = "apply") -> list[str]:
+    """The apply summary: every change with its duration, then done, failed, skipped."""
+    from decl.render.progress import outcome_line
+
     lines: list[str] = []
     done = summary.by_status("done")
     failed = summary.by_status("failed")
     skipped = summary.by_status("skipped")
+    timed = [o for o in summary.outcomes if o.status in ("done", "failed") and o.change.action
+             is not Action.NOOP]
+    if timed:
+        lines.append("")
+        width = max(len(o.change.address) for o in timed)
+        for outcome in timed:
+            change = outcome.change
+            style = STYLE.get(change.action, "")
+            glyph = f"{change.action.glyph:>3}"
+            glyph = f"[{style}]{glyph}[/]" if style else glyph
+            line = outcome_line(change.address, change.action, outcome.status,
+                                outcome.seconds, width=width)
+            lines.append(f"{glyph} {line}")
     for outcome in failed:
         lines.append(f"[bold red]failed:[/] {esc(outcome.change.address)}: "
                      f"{esc(outcome.message)}")
     for outcome in skipped:
         lines.append(f"[yellow]skipped:[/] {esc(outcome.change.address)}: "
                      f"{esc(outcome.message)}")
-    head = "[bold]Apply interrupted.[/] " if summary.interrupted else ""
+    head = f"[bold]{verb.capitalize()} interrupted.[/] " if summary.interrupted else ""
     colour = "green" if summary.ok else "red"
     lines.append(f"{head}[{colour}]Apply: {len(done)} done, {len(failed)} failed, "
                  f"{len(skipped)} skipped.[/]")

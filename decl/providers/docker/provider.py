@@ -20,6 +20,7 @@ from decl.providers.base import (
     Availability,
     DesiredContext,
     Discovery,
+    ImportScope,
     Operation,
     Provider,
     ValidateContext,
@@ -148,6 +149,24 @@ class DockerProvider(Provider):
                                 f"{exc.message}") from None
         except OSError as exc:  # requests' errors are OSErrors too
             raise ConnectionFailed(conn.host, "docker", f"{type(exc).__name__}: {exc}") from None
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """Containers, networks and volumes without decl's marks (for `decl import`)."""
+        from decl.providers.docker import importing
+
+        try:
+            return importing.inventory(_reader(conn), conn.host, self.name)
+        except EngineError as exc:
+            raise ProviderError(f"the docker engine on host {conn.host} refused a query: "
+                                f"{exc.message}") from None
+        except OSError as exc:
+            raise ConnectionFailed(conn.host, "docker", f"{type(exc).__name__}: {exc}") from None
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """A container's manifest entry, as the engine runs it."""
+        from decl.providers.docker import importing
+
+        return importing.to_manifest(observed)
 
     def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
         """A container after a change: one inspect (and its image), not a whole pass."""

@@ -6,11 +6,13 @@ from typing import Any
 
 from decl.connections.base import Connection
 from decl.core.resource import Desired, Marks, Observed
+from decl.core.units import format_size
 from decl.errors import ProviderError
 from decl.providers import cloudinit, images
 from decl.providers.base import (
     Availability,
     Discovery,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
@@ -197,6 +199,67 @@ class LibvirtProvider(VmProvider[LibvirtOptions]):
             return f"missing seed {path}"
         except (OSError, ValueError) as exc:
             return f"unreadable seed {path}: {exc}"
+    # -- import -----------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """Domains without decl's metadata, under the default URI."""
+        virsh = Virsh(conn, DEFAULT_URI)
+        names = virsh.list_names()
+        stats = virsh.domstats() if names else {}
+        xmls = virsh.dumpxml_many(names) if names else {}
+        found = []
+        for name in names:
+            xml = xmls.get(name)
+            if xml is None:
+                continue
+            parsed = parse_domain(xml)
+            if parsed.marks is not None:
+                continue
+            state = state_from_stats(stats.get(name, {})) if name in stats else \
+                (virsh.domstate(name) or "stopped")
+            found.append(Observed(
+                address=f"vm.{name}", kind="vm", name=name, provider=self.name,
+                host=conn.host, state=state,
+                spec=observed_spec(parsed, capacities_from_stats(stats.get(name, {})), None),
+                marks=None, handle={"uri": DEFAULT_URI, "network": parsed.network_source,
+                                    "disks": {d.dev: d.path for d in parsed.disks}}))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """The domain as a manifest VM. Its disks were not made by decl: their sizes are
+        given (they may grow) and `ignore_changes: [disk_source]` keeps decl from ever
+        remaking them from an image."""
+        spec = observed.spec
+        entry: dict[str, Any] = {}
+        if observed.state == "stopped":
+            entry["state"] = "stopped"
+        if spec.get("cpus"):
+            entry["cpus"] = spec["cpus"]
+        if spec.get("memory"):
+            entry["memory"] = format_size(int(spec["memory"]))
+        if spec.get("arch"):
+            entry["arch"] = spec["arch"]
+        if spec.get("firmware") == "uefi":
+            entry["firmware"] = "uefi"
+        sizes = spec.get("disk_size") or {}
+        if sizes:
+            entry["disks"] = [{"size": format_size(int(sizes[dev]))} if sizes[dev] else {}
+                              for dev in sorted(sizes)]
+        if spec.get("cdrom"):
+            entry["cdrom"] = spec["cdrom"]
+        network = spec.get("network") or {}
+        entry["network"] = {"mode": network.get("mode", "none")}
+        if network.get("bridge"):
+            entry["network"]["bridge"] = network["bridge"]
+        options = {k: v for k, v in (spec.get("options") or {}).items() if v is not None}
+        if network.get("mode") == "nat" and observed.handle.get("network") not in (None,
+                                                                                   "default"):
+            options["network"] = observed.handle["network"]
+        if options:
+            entry["options"] = options
+        if sizes:
+            entry["lifecycle"] = {"ignore_changes": ["disk_source"]}
+        return entry
 
     def _problem(self, conn: Connection, desired: Desired, exists: bool,
                  networks: list[str]) -> str | None:

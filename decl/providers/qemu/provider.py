@@ -9,9 +9,18 @@ from typing import Any
 
 from decl.connections.base import Connection
 from decl.core.resource import Desired, Marks, Observed
+from decl.core.units import format_size
 from decl.errors import ProviderError
 from decl.providers import cloudinit, images
-from decl.providers.base import Availability, Discovery, Operation, Progress, orphan_address
+from decl.providers.base import (
+    Availability,
+    Discovery,
+    ImportNotSupported,
+    ImportScope,
+    Operation,
+    Progress,
+    orphan_address,
+)
 from decl.providers.qemu import qmp
 from decl.providers.qemu.options import DEFAULT_VM_DIR, QemuOptions
 from decl.providers.qemu.vmdir import (
@@ -179,6 +188,31 @@ class QemuProvider(VmProvider[QemuOptions]):
             if problem:
                 found.problems[desired.address] = problem
         return found
+
+    # -- import -----------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """VM directories without decl's marks: under the project's VM directory and in the
+        directories given with --path (each of their subdirectories is one VM)."""
+        roots = [self._root(conn, QemuOptions(), scope.project),
+                 *(conn.expand_user(p) for p in scope.paths)]
+        result = conn.run(["sh", "-c", DISCOVER_SCRIPT, "sh", *roots], timeout=120)
+        result.check(f"reading the QEMU VM directories on host {conn.host}")
+        return [Observed(address=f"vm.{vm.name}", kind="vm", name=vm.name, provider=self.name,
+                         host=conn.host, state="running" if vm.alive else "stopped",
+                         spec={"disk_size": {dev: info.get("virtual-size")
+                                             for dev, info in sorted(vm.disks.items())}},
+                         marks=None, handle={"dir": vm.path})
+                for vm in parse_discovery(result.out) if self._marks(vm) is None]
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """Never: a directory without decl.json has no launch configuration to read back."""
+        disks = ", ".join(f"{dev} {format_size(size)}" for dev, size in
+                          sorted((observed.spec.get("disk_size") or {}).items()) if size)
+        raise ImportNotSupported(
+            f"{observed.handle['dir']} has no decl.json, so its CPUs, memory and how it "
+            f"starts cannot be read back (disks: {disks or 'none'}); write its entry by hand "
+            "with adopt: true")
 
     @staticmethod
     def _seed_content(conn: Connection, vm: VmDir) -> Any:

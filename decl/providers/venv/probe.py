@@ -4,7 +4,7 @@ It reads, for every venv path asked about and every path in the project's index 
 host: pyvenv.cfg, decl's mark file, and the installed distributions' metadata (name,
 version, Requires-Dist) straight from site-packages, without starting pip. It prints one
 JSON document. Input (JSON on stdin): {"paths": [...], "index": "path of the index file",
-"interpreters": [...]}. On the local host the same code runs in decl's own process.
+"interpreters": [...], "scan": [directories whose venv subdirectories to read too]}. On the local host the same code runs in decl's own process.
 """
 
 from __future__ import annotations
@@ -100,7 +100,19 @@ def survey(req):
                 index = json.load(f).get("venvs", [])
         except (OSError, ValueError):
             index = []
-    paths = list(dict.fromkeys(list(req.get("paths", [])) + [e["path"] for e in index]))
+    scanned = []
+    for raw_dir in req.get("scan", []):
+        full = os.path.abspath(os.path.expanduser(raw_dir))
+        if os.path.exists(os.path.join(full, "pyvenv.cfg")):
+            scanned.append(raw_dir)
+        try:
+            subs = sorted(os.listdir(full))
+        except OSError:
+            subs = []
+        scanned += [raw_dir.rstrip("/\\") + "/" + sub for sub in subs
+                    if os.path.exists(os.path.join(full, sub, "pyvenv.cfg"))]
+    paths = list(dict.fromkeys(list(req.get("paths", [])) + [e["path"] for e in index]
+                               + scanned))
     interpreters = {}
     for want in req.get("interpreters", []):
         real = os.path.realpath(os.path.expanduser(want)) if os.sep in want else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from typing import Any
@@ -18,11 +19,14 @@ from decl.providers.base import (
     Availability,
     DesiredContext,
     Discovery,
+    ImportNotSupported,
+    ImportScope,
     Operation,
     Progress,
     Provider,
     ensure_owned,
 )
+from decl.providers.venv.install_progress import InstallProgress
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
 from decl.providers.venv.requirements import (
     SEED_PACKAGES,
@@ -119,9 +123,11 @@ class VenvProvider(Provider):
         return f"{INDEX_DIR}/{project}.json"
 
     def _probe(self, conn: Connection, project: str, paths: list[str],
-               interpreters: list[str]) -> dict[str, Any]:
-        request = {"paths": paths, "index": self._index_file(project),
-                   "interpreters": interpreters}
+               interpreters: list[str], scan: list[str] | None = None) -> dict[str, Any]:
+        request: dict[str, Any] = {"paths": paths, "index": self._index_file(project),
+                                   "interpreters": interpreters}
+        if scan:
+            request["scan"] = scan
         if conn.is_local:
             return survey_here(request)
         result = conn.run([self._python(conn), "-c", SCRIPT],
@@ -175,6 +181,41 @@ class VenvProvider(Provider):
             discovery.observed.append(self._observed(address, address.split(".", 1)[-1],
                                                      conn.host, info, data, None))
         return discovery
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """Venvs without decl's mark file in the directories given (and those directories
+        themselves when they are venvs)."""
+        if not scope.paths:
+            raise ImportNotSupported("venvs can be anywhere: give the directories to look in "
+                                     "with --path DIR")
+        data = self._probe(conn, scope.project, [], [], scan=list(scope.paths))
+        found = []
+        for info in data["venvs"]:
+            if info.get("cfg") is None or info.get("marks"):
+                continue
+            name = _venv_name(info["path"])
+            observed = self._observed(f"venv.{name}", name, conn.host, info, data, None)
+            requires = _required_names(info.get("dists", []))
+            top = {key: text for key, text in observed.spec["packages"].items()
+                   if key not in requires}
+            found.append(Observed(
+                address=observed.address, kind="venv", name=name, provider=self.name,
+                host=conn.host, state="present", spec={**observed.spec, "packages": top},
+                marks=None, handle=observed.handle))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """path, python, pip, the packages nothing else needs (pinned as installed)."""
+        spec = observed.spec
+        entry: dict[str, Any] = {"path": spec["path"]}
+        version = re.match(r"\d+(?:\.\d+){0,2}", str(spec.get("python") or ""))
+        if version:  # pyvenv.cfg of virtualenv says 3.11.7.final.0
+            entry["python"] = version.group(0)
+        entry["pip"] = bool(spec.get("pip"))
+        if spec.get("system_site_packages"):
+            entry["system_site_packages"] = True
+        entry["packages"] = list(spec.get("packages", {}).values())
+        return entry
 
     def _observed(self, address: str, name: str, host: str, info: dict[str, Any],
                   data: dict[str, Any], spec: dict[str, Any] | None) -> Observed:
@@ -292,10 +333,9 @@ class VenvProvider(Provider):
         self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         packages = list(desired.spec["packages"].values())
         if packages:
-            progress(f"installing {len(packages)} package(s)", None)
-            self._install(desired, path, conn, packages, has_pip=bool(with_pip),
+            progress(f"installing {len(packages)} package(s)", 0.0)
+            self._install(desired, path, conn, packages, progress, has_pip=bool(with_pip),
                           made_by_uv=backend == "uv")
-            progress("packages installed", 1.0)
 
     def _interpreter(self, desired: Desired, conn: Connection, backend: str) -> str:
         wanted = desired.spec.get("python")
@@ -336,13 +376,20 @@ class VenvProvider(Provider):
         return [self._python(conn), "-m", "pip", "--python", python, "{verb}"], False
 
     def _install(self, desired: Desired, venv_path: str, conn: Connection, packages: list[str],
-                 *, has_pip: bool, made_by_uv: bool) -> None:
+                 progress: Progress, *, has_pip: bool, made_by_uv: bool) -> None:
+        """Install packages, reporting how far the installer is in packages."""
         prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv)
         argv = [part.replace("{verb}", "install") for part in prefix]
         argv += self._index_args(desired.model)
-        argv += [] if is_uv else ["--quiet"]
         argv += packages
-        conn.run(argv, env=TOOL_ENV, timeout=1800).check(
+        reading = InstallProgress(len(packages), uv=is_uv)
+
+        def on_line(line: str) -> None:
+            news = reading.line(line)
+            if news is not None:
+                progress(*news)
+
+        conn.run_streaming(argv, on_line, env=TOOL_ENV, timeout=1800).check(
             f"{desired.address}: installing {', '.join(packages)}")
 
     def _sync_packages(self, desired: Desired, observed: Observed, conn: Connection,
@@ -357,8 +404,9 @@ class VenvProvider(Provider):
         has_pip = bool(observed.spec.get("pip"))
         made_by_uv = observed.handle.get("created_by") == "uv"
         if install:
-            progress(f"installing {len(install)} package(s): {', '.join(install)}", None)
-            self._install(desired, path, conn, install, has_pip=has_pip, made_by_uv=made_by_uv)
+            progress(f"installing {len(install)} package(s): {', '.join(install)}", 0.0)
+            self._install(desired, path, conn, install, progress, has_pip=has_pip,
+                          made_by_uv=made_by_uv)
         if remove:
             progress(f"removing {len(remove)} package(s): {', '.join(remove)}", None)
             prefix, is_uv = self._installer(path, conn, has_pip, made_by_uv)
@@ -399,3 +447,25 @@ def _marker_versions(version: str | None) -> dict[str, str]:
         return {}
     parts = version.split(".")
     return {"python_version": ".".join(parts[:2]), "python_full_version": version}
+
+
+def _venv_name(path: str) -> str:
+    """A manifest name from a venv's directory: its last part, made fit for a name."""
+    base = path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", base).lstrip("._-")[:63]
+    return name or "venv"
+
+
+def _required_names(dists: list[dict[str, Any]]) -> set[str]:
+    """Canonical names of the packages some installed package requires."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    names: set[str] = set()
+    for dist in dists:
+        for text in dist.get("requires", []):
+            try:
+                names.add(canonicalize_name(Requirement(text).name))
+            except InvalidRequirement:
+                continue
+    return names

@@ -24,6 +24,7 @@ from decl.providers.base import (
     Availability,
     DesiredContext,
     Discovery,
+    ImportScope,
     Operation,
     Progress,
     Provider,
@@ -149,6 +150,38 @@ class WslProvider(Provider):
             return None
         return {str(k["DistributionName"]).lower(): str(k.get("BasePath") or "")
                 for k in keys if k.get("DistributionName")}
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """Distros without decl's marks file (`wsl -l -v`, then a look inside each)."""
+        cli = WslCli(conn)
+        found = []
+        for distro in cli.list_verbose():
+            if distro.state in TRANSIENT_STATES:
+                continue
+            marks, _created, conf = self._read_inside(cli, distro)
+            if marks is not None:
+                continue
+            found.append(Observed(
+                address=f"wsl.{distro.name}", kind="wsl", name=distro.name, provider=self.name,
+                host=conn.host, state=distro.state,
+                spec={"source": None, "location": None, "version": distro.version,
+                      "default": distro.default, "user": inside.default_user(conf)},
+                marks=None, handle={"distro": distro.name, "conf": conf}))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """How a distro was made cannot be read back: the entry names its distribution as
+        its own name (it is only used to make it again); version, default, user and state
+        are read from wsl.exe and the distro's wsl.conf."""
+        spec = observed.spec
+        entry: dict[str, Any] = {"source": {"distribution": observed.name},
+                                 "version": spec["version"]}
+        if spec.get("default"):
+            entry["default"] = True
+        if spec.get("user"):
+            entry["user"] = spec["user"]
+        if observed.state == "running":
+            entry["state"] = "running"
+        return entry
 
     def _read_inside(self, cli: WslCli, distro: ListedDistro
                      ) -> tuple[Marks | None, dict[str, Any], str | None]:
