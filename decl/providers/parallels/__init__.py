@@ -1,0 +1,1 @@
+"""Parallels Desktop VMs through prlctl (see docs/facts/parallels.md)."""
