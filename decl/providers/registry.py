@@ -22,6 +22,8 @@ BUILTIN = {
     "hyperv": "decl.providers.hyperv:HypervProvider",
     "libvirt": "decl.providers.libvirt:LibvirtProvider",
     "qemu": "decl.providers.qemu:QemuProvider",
+    "parallels": "decl.providers.parallels:ParallelsProvider",
+    "utm": "decl.providers.utm:UtmProvider",
 }
 
 

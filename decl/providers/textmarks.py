@@ -17,7 +17,7 @@ from decl.core.resource import Marks
 PREFIX = "decl:"
 _LINE = re.compile(r"^decl:project=(?P<project>\S+) address=(?P<address>\S+) "
                    r"spec-hash=(?P<hash>\S+)(?P<extra>(?: [a-z][a-z0-9-]*=\S*)*)\s*$")
-_SAFE = re.compile(r"^[A-Za-z0-9._:,/@+-]*$")
+_SAFE = re.compile(r"^[A-Za-z0-9._:,/@+_-]*$")
 
 
 def marks_line(marks: Marks, extra: dict[str, str] | None = None) -> str:
