@@ -339,7 +339,7 @@ class ParallelsProvider(Provider):
         have = observed.spec
         state = observed.state
         fields = {f.path.split(".")[0] for f in change.fields}
-        hardware = fields & {"cpus", "memory", "disk_size", "network", "cdrom"}
+        hardware = fields & {"cpus", "memory", "disk_size", "network", "cdrom", "firmware"}
         if hardware and state == "running":
             self.stop(conn, change.address, observed, desired, progress)
             state = "stopped"
@@ -348,6 +348,8 @@ class ParallelsProvider(Provider):
             args += ["--cpus", str(spec["cpus"])]
         if "memory" in fields:
             args += ["--memsize", str(spec["memory"] // MIB)]
+        if "firmware" in fields:  # only an adopted VM gets here: otherwise it is a replace
+            args += ["--efi-boot", "on" if spec["firmware"] == "uefi" else "off"]
         user_text = observed.handle.get("user_text", "")
         args += ["--description", textmarks.with_marks(user_text,
                                                        desired.marks(change.project))]
