@@ -183,3 +183,23 @@ def test_arch_other_than_the_hosts_is_refused(fake_mac, decl_cmd, tmp_path):
     done = run_decl(fake_mac, decl_cmd, "plan", "-f", str(path))
     assert done.returncode == 1 and "provider utm" in done.stdout + done.stderr
     assert fake_mac.parallels_vms() == {}
+
+
+def test_cdrom_and_network_changes(fake_mac, decl_cmd, tmp_path):
+    iso = tmp_path / "install.iso"
+    iso.write_bytes(b"iso")
+    wanted = {"web": {"disks": [{"size": "4GiB"}], "cdrom": str(iso),
+                      "network": {"mode": "none"}, "options": {"shutdown_timeout": 5}}}
+    path = manifest(tmp_path, wanted)
+    apply(fake_mac, decl_cmd, path)
+    web = fake_mac.parallels_vms()["web"]
+    assert web["devices"]["cdrom0"]["image"] == str(iso)
+    assert web["devices"]["net0"]["enabled"] is False
+    wanted["web"]["network"] = {"mode": "nat"}
+    path = manifest(tmp_path, wanted)
+    assert actions(fake_mac, decl_cmd, path) == [("vm.web", "update_restart")]
+    apply(fake_mac, decl_cmd, path)
+    net = fake_mac.parallels_vms()["web"]["devices"]["net0"]
+    assert (net["enabled"], net["type"]) == (True, "shared")
+    assert run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode",
+                    "-f", str(path)).returncode == 0

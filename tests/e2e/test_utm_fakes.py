@@ -220,3 +220,35 @@ def test_backends_and_arches(fake_mac, decl_cmd, tmp_path, monkeypatch):
                                       "disks": [{"size": "4GiB"}]}})
     refused = run_decl(fake_mac, decl_cmd, "plan", "-f", str(bad))
     assert refused.returncode == 1 and "needs backend qemu" in refused.stdout + refused.stderr
+
+
+def test_image_and_cdrom(fake_mac, decl_cmd, tmp_path):
+    image = tmp_path / "debian.qcow2"
+    image.write_bytes(b"QFI\xfb" + b"\0" * 4096)
+    first, second = tmp_path / "one.iso", tmp_path / "two words.iso"
+    first.write_bytes(b"iso")
+    second.write_bytes(b"iso")
+    wanted = {"web": {"disks": [{"image": str(image)}], "cdrom": str(first)}}
+    path = manifest(tmp_path, wanted)
+    apply(fake_mac, decl_cmd, path)
+    drives = by_name(fake_mac, "web")["config"]["drives"]
+    assert [(d["removable"], d["source"]) for d in drives] == [(False, str(image)),
+                                                               (True, str(first))]
+    noop(fake_mac, decl_cmd, path)
+
+    # a new cdrom: a restart; the disk keeps its id, the drive list is sent whole
+    wanted["web"]["cdrom"] = str(second)
+    path = manifest(tmp_path, wanted)
+    assert actions(fake_mac, decl_cmd, path) == [("vm.web", "update_restart")]
+    apply(fake_mac, decl_cmd, path)
+    after = by_name(fake_mac, "web")["config"]["drives"]
+    assert after[0]["id"] == drives[0]["id"]
+    assert [(d["removable"], d["source"]) for d in after] == [(False, str(image)),
+                                                              (True, str(second))]
+    noop(fake_mac, decl_cmd, path)
+
+    # a size on an imported image, or an image URL, is refused with the reason
+    wanted["web"]["disks"] = [{"image": str(image), "size": "10GiB"}]
+    refused = run_decl(fake_mac, decl_cmd, "plan", "-f", str(manifest(tmp_path, wanted)))
+    assert refused.returncode == 1 and "cannot resize an imported image" in (
+        refused.stdout + refused.stderr)

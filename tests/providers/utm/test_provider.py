@@ -1,0 +1,68 @@
+"""The utm provider's pure parts: the observed spec, records in the notes, plan-time checks."""
+
+from decl.providers.utm import provider
+from decl.providers.utm.output import Constant
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+def config(**extra):
+    base = {"name": "web", "notes": "", "architecture": "x86_64", "memory": 2048,
+            "cpu cores": 2, "uefi": False,
+            "drives": [{"id": "A", "removable": False, "interface": Constant("VirtIO"),
+                        "host size": 3},
+                       {"id": "B", "removable": True, "interface": Constant("USB"),
+                        "host size": 0}],
+            "network interfaces": [{"index": 0, "mode": Constant("bridged"),
+                                    "host interface": "en0"}]}
+    base.update(extra)
+    return base
+
+
+def test_observed_spec_reads_utms_record_and_decls_records():
+    recorded = provider.records_of({"disks": "20480", "sources": "empty",
+                                    "cdrom": provider.digest("/i.iso")})
+    spec = provider.observed_spec(config(), "qemu", "aarch64", recorded, None)
+    assert spec["cpus"] == 2 and spec["memory"] == 2 * GIB
+    assert (spec["arch"], spec["firmware"]) == ("x86_64", "bios")
+    assert spec["disk_count"] == 1 and spec["disk_size"] == {"d0": 20 * GIB}
+    assert spec["disk_source"] == {"d0": "empty"}
+    assert spec["network"] == {"mode": "bridge", "bridge": "en0"}
+    assert spec["options"] == {"backend": "qemu"}
+    assert spec["cdrom"].startswith("(recorded ")  # no wanted path to match the digest
+
+
+def test_host_size_is_never_taken_for_a_disk_size():
+    spec = provider.observed_spec(config(), "qemu", "aarch64", provider.records_of({}), None)
+    assert spec["disk_size"] == {"d0": None} and spec["cdrom"] is None
+
+
+def test_apple_backend_is_the_hosts_arch_and_uefi():
+    cfg = config(architecture=None, uefi=None, **{"network interfaces": []})
+    spec = provider.observed_spec(cfg, "apple", "aarch64", provider.records_of({}), None)
+    assert (spec["arch"], spec["firmware"], spec["network"]["mode"]) == (
+        "aarch64", "uefi", "none")
+
+
+def test_arch_names_are_decls():
+    spec = provider.observed_spec(config(architecture="i386"), "qemu", "aarch64",
+                                  provider.records_of({}), None)
+    assert spec["arch"] == "i686"
+
+
+def test_disk_size_changes_are_refused_with_the_reason():
+    grow = provider.check_utm_field("disk_size.d0", 20 * GIB, 30 * GIB)
+    assert "cannot grow" in grow and "cannot resize an existing drive" in grow
+    assert "cannot shrink" in provider.check_utm_field("disk_size.d0", 20 * GIB, 10 * GIB)
+    assert provider.check_utm_field("disk_size.d0", None, 10 * GIB) is None
+    assert provider.check_utm_field("memory", GIB, 2 * GIB) is None
+
+
+def test_record_extra_round_trips():
+    spec = {"disk_count": 2, "disk_size": {"d0": 20 * GIB, "d1": None},
+            "disk_source": {"d0": "empty", "d1": "abc123"}}
+    extra = provider.record_extra(spec, "/x y.iso")
+    assert extra["disks"] == "20480,0" and extra["sources"] == "empty,abc123"
+    recorded = provider.records_of(extra)
+    assert recorded["disks"] == [20 * GIB, 0] and recorded["cdrom"] == provider.digest("/x y.iso")
