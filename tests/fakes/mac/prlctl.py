@@ -210,6 +210,7 @@ def cmd_set(path: str, data: dict[str, Any], args: list[str]) -> tuple[str, str,
     rest = args[1:]
     # Check everything first, then change: prlctl commits one configuration at once.
     staged = json.loads(json.dumps(vm))
+    notes: list[str] = []
     device: str | None = None
     while rest:
         arg = rest.pop(0)
@@ -255,9 +256,12 @@ def cmd_set(path: str, data: dict[str, Any], args: list[str]) -> tuple[str, str,
             need_stopped(vm)
             size = positive_int(value, arg)
             current = staged["devices"][device]
-            if not current.get("new") and size < current["size"]:
-                raise Done(255, "", f"Failed to configure the VM: The size of {device} "
-                           "cannot be reduced.\n")
+            if not current.get("new"):
+                # PrlDevHdd::resize_image: the message, then the resize job
+                notes.append(f"Resize disk image '{current['image']}' up to {size}")
+                if size < current["size"]:
+                    raise Done(255, "\n".join(notes) + "\n", "Failed to resize: The disk "
+                               "cannot be made smaller.\n")
             current["size"] = size
         elif arg == "--image" and value is not None and device:
             if not os.path.exists(value):
@@ -281,7 +285,8 @@ def cmd_set(path: str, data: dict[str, Any], args: list[str]) -> tuple[str, str,
             open(dev["image"], "w").close()
     vm.clear()
     vm.update(staged)
-    return f"Configure the VM {vm['name']}...\nThe VM has been successfully configured.\n", "", 0
+    return "".join(n + "\n" for n in notes) + f"Configure the VM {vm['name']}...\n" \
+        "The VM has been successfully configured.\n", "", 0
 
 
 def cmd_start(data: dict[str, Any], args: list[str]) -> tuple[str, str, int]:
