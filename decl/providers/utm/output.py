@@ -57,8 +57,8 @@ def event_failure(stderr: str) -> str | None:
     """What went wrong when utmctl printed an Apple-event failure (it still exits 0), or
     None when stderr holds none. The reason names the GUI-session limit when it applies."""
     text = stderr.strip()
-    if not text or ("Error from event" not in text and "OSStatus error" not in text
-                    and not text.startswith("Error")):
+    # As vagrant_utm does: `Error` or `OSStatus error` anywhere on stderr is a failure.
+    if not text or ("Error" not in text and "OSStatus error" not in text):
         return None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     detail = " ".join(line for line in lines if not line.startswith("NOTE:"))
