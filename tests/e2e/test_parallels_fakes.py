@@ -162,26 +162,42 @@ def test_orphans_are_pruned_only_with_prune(fake_mac, decl_cmd, tmp_path):
 
 
 def test_failure_mid_apply_leaves_a_plan_that_finishes(fake_mac, decl_cmd, tmp_path):
-    fake_mac.fail("prlctl", "--device-add hdd", after=1)  # the second disk fails
+    # web's second disk fails: the half-made VM is removed again; db is made; then a start
+    # fails after a successful create: that VM stays, marked, and the next plan starts it
+    fake_mac.fail("prlctl", "--device-add hdd", after=1)
     path = manifest(tmp_path, {"web": {"cpus": 2, "disks": [{"size": "2GiB"},
-                                                            {"size": "1GiB"}]}})
-    done = run_decl(fake_mac, decl_cmd, "apply", "-y", "-f", str(path))
+                                                            {"size": "1GiB"}]},
+                               "db": {"disks": [{"size": "1GiB"}]}})
+    fake_mac.edit(lambda d: d["faults"].append({"tool": "prlctl", "match": "start",
+                                                "after": 0, "times": 1}))
+    done = run_decl(fake_mac, decl_cmd, "apply", "-y", "--parallelism", "1", "-f", str(path))
     assert done.returncode == 1, done.stdout + done.stderr
-    web = fake_mac.parallels_vms()["web"]
-    assert "spec-hash=pending" in web["description"]  # marked: ours, not a conflict
-    assert actions(fake_mac, decl_cmd, path) == [("vm.web", "replace")]
+    vms = fake_mac.parallels_vms()
+    assert set(vms) == {"db"} and vms["db"]["state"] == "stopped"
+    assert "spec-hash=pending" not in vms["db"]["description"]
+    assert dict(actions(fake_mac, decl_cmd, path)) == {"vm.db": "start", "vm.web": "create"}
     apply(fake_mac, decl_cmd, path)
     web = fake_mac.parallels_vms()["web"]
     assert sorted(k for k in web["devices"] if k.startswith("hdd")) == ["hdd0", "hdd1"]
-    assert web["state"] == "running"
+    assert web["state"] == "running" and fake_mac.parallels_vms()["db"]["state"] == "running"
     assert run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode",
                     "-f", str(path)).returncode == 0
 
 
 def test_arch_other_than_the_hosts_is_refused(fake_mac, decl_cmd, tmp_path):
-    path = manifest(tmp_path, {"web": {"arch": "riscv64", "disks": [{"size": "1GiB"}]}})
+    import platform
+
+    host = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine(), platform.machine())
+    other = "x86_64" if host == "aarch64" else "aarch64"
+    path = manifest(tmp_path, {"web": {"arch": other, "disks": [{"size": "1GiB"}]}})
     done = run_decl(fake_mac, decl_cmd, "plan", "-f", str(path))
-    assert done.returncode == 1 and "provider utm" in done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert "host's architecture" in out and "provider utm" in out, out
+    assert "will be created" not in out
+    # an arch Parallels never runs: refused by validate, at its line and column
+    path = manifest(tmp_path, {"web": {"arch": "riscv64", "disks": [{"size": "1GiB"}]}})
+    done = run_decl(fake_mac, decl_cmd, "validate", "-f", str(path))
+    assert done.returncode == 1 and "decl.yaml:6:15" in done.stdout + done.stderr
     assert fake_mac.parallels_vms() == {}
 
 

@@ -1,96 +1,87 @@
 """Parallels Desktop VMs through prlctl (facts and sources: docs/facts/parallels.md).
 
+Written on the VM base (decl/providers/vmbase.py): this module gives the backend primitives.
 Discovery is one `prlctl list -a -i -j` per host. Marks live in the VM's description (one
 line of it; the user's text is kept), read back from what prlctl reports. VMs are addressed
-by UUID once found. Hardware changes need a stopped VM: they are planned as restarts
-(graceful `prlctl stop`, `options.shutdown_timeout`, then `prlctl stop --kill`).
+by UUID once found. Hardware settings need a stopped VM: their changes are restarts
+(a graceful `prlctl stop`, after `options.shutdown_timeout` a `prlctl stop --kill`).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from decl.connections.base import CommandResult, CommandTimeout, Connection
-from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
-from decl.core.units import format_size
-from decl.errors import ManifestError, ProviderError
+from decl.errors import ProviderError
 from decl.providers import textmarks
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.base import (
+    Availability,
+    Discovery,
+    Operation,
+    ValidateContext,
+    ValidationProblem,
+    orphan_address,
+)
 from decl.providers.parallels import output
-from decl.providers.vmspec import HostFacts, check_vm_field, options_error
+from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
+from decl.providers.vmspec import HostFacts, disk_names, vm_traits
 
 MIB = 1024 * 1024
 PENDING_HASH = "pending"
 # prlctl's state words -> decl's run states (others are reported as they are).
-STATES = {"running": "running", "stopped": "stopped"}
+STATES = {"running": "running", "stopped": "stopped", "paused": "paused",
+          "suspended": "suspended"}
 
 
-class ParallelsOptions(BaseModel):
+class ParallelsOptions(VmOptions):
     """`options:` of a VM with `provider: parallels`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     ostype: str = Field("linux", pattern=r"^[a-z0-9_.-]+$",
                         description="Guest OS type given to `prlctl create --ostype` (see "
-                        "`prlctl create x --ostype list`).")
+                        "`prlctl create x --ostype list`); only used when creating.")
     vm_dir: str | None = Field(None, description="Folder for the VM bundle (`prlctl create "
-                               "--dst`); default: Parallels' own.")
-    shutdown_timeout: float = Field(
-        60.0, ge=0, description="Seconds a graceful shutdown may take before a hard stop.")
-
-
-def parse_options(address: str, raw: dict[str, Any]) -> ParallelsOptions:
-    """A VM's options, checked (ManifestError naming the bad option)."""
-    try:
-        return ParallelsOptions.model_validate(raw or {})
-    except ValidationError as exc:
-        raise ManifestError(options_error(address, exc)) from None
-
-
-def disk_names(count: int) -> list[str]:
-    """prlctl's names of the first `count` disks."""
-    return [f"hdd{i}" for i in range(count)]
-
-
-def whole_mib(address: str, what: str, size: int) -> int:
-    """A size in MiB, which prlctl takes (ManifestError if it is not whole)."""
-    if size % MIB:
-        raise ManifestError(f"{address}: Parallels takes {what} in whole MiB, not "
-                            f"{format_size(size)}")
-    return size // MIB
+                               "--dst`); default: Parallels' own. Only used when creating.")
 
 
 def traits() -> KindTraits:
-    """What each change needs: hardware settings need a stopped VM."""
+    """The common VM policies, but a disk grows only while the VM is stopped (a restart)."""
+    base = vm_traits()
     return KindTraits(
-        policies={"cpus": Policy.RESTART, "memory": Policy.RESTART,
-                  "disk_size": Policy.RESTART, "cdrom": Policy.RESTART,
-                  "network": Policy.RESTART, "arch": Policy.REPLACE,
-                  "firmware": Policy.REPLACE, "disk_count": Policy.REPLACE},
-        default_policy=Policy.REPLACE,
-        destroys_data="its disks",
+        policies={**base.policies, "disk_size": Policy.RESTART},
+        default_policy=base.default_policy,
+        destroys_data=base.destroys_data,
         has_run_state=True,
-        size_fields=frozenset({"memory", "disk_size"}),
-        check=check_vm_field,
+        size_fields=base.size_fields,
+        check=base.check,
     )
 
 
+def hdd_of(dev: str) -> str:
+    """prlctl's device for decl's disk name: vda -> hdd0, vdb -> hdd1."""
+    return f"hdd{ord(dev[-1]) - ord('a')}"
+
+
 def observed_spec(vm: output.PrlVm, arch: str) -> dict[str, Any]:
-    """The comparable spec of what prlctl reports (pure)."""
+    """The comparable spec (the VM base's keys) of what prlctl reports (pure)."""
     disks = [d for d in vm.disks if d.enabled]
+    names = disk_names(len(disks))
     return {
         "cpus": vm.cpus,
         "memory": vm.memory,
         "arch": arch,
         "firmware": "uefi" if vm.efi else "bios",
         "disk_count": len(disks),
-        "disk_size": {d.device: d.size for d in disks},
+        "disk_size": {dev: d.size for dev, d in zip(names, disks, strict=True)},
+        # decl makes every Parallels disk empty (validate refuses an image)
+        "disk_source": {dev: "empty" for dev in names},
         "cdrom": vm.cdrom,
         "network": dict(vm.network),
+        "cloud_init": None,
+        "options": {},
     }
 
 
@@ -99,51 +90,37 @@ def observed_state(state: str) -> str:
     return STATES.get(state, state)
 
 
-class ParallelsProvider(Provider):
+class ParallelsProvider(VmProvider[ParallelsOptions]):
     """`vms:` with `provider: parallels`."""
 
     name: ClassVar[str] = "parallels"
-    kinds: ClassVar[tuple[str, ...]] = ("vm",)
     traits: ClassVar[dict[str, KindTraits]] = {"vm": traits()}
     parallel_limit: ClassVar[int | None] = 4
+    options_model = ParallelsOptions
+    support = VmSupport(arches=frozenset({"x86_64", "aarch64"}), cloud_init=False,
+                        memory_multiple=MIB, min_memory=32 * MIB)
 
     def __init__(self) -> None:
-        self.facts = HostFacts()
+        self.facts = HostFacts()  # a cache of host facts, not per-call state
 
-    # -- desired -------------------------------------------------------------------------
+    # -- validate ------------------------------------------------------------------------
 
-    def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
-        """cpus, memory, arch, firmware, disks, cdrom, network; unsupported fields refused."""
-        address = f"vm.{name}"
-        parse_options(address, model.options)
-        if model.cloud_init is not None:
-            raise ManifestError(f"{address}: the parallels provider cannot attach a cloud-init "
-                                "seed yet (use a template with its own provisioning)")
-        sizes = {}
-        for dev, disk in zip(disk_names(len(model.disks)), model.disks, strict=True):
+    @classmethod
+    def validate_vm(cls, model: Any, options: Any, context: ValidateContext
+                    ) -> list[ValidationProblem]:
+        """Disks are made empty, in whole MiB, inside the VM bundle."""
+        problems = []
+        for index, disk in enumerate(model.disks):
             if disk.image is not None:
-                raise ManifestError(f"{address}: the parallels provider makes empty disks only "
-                                    f"({dev} names image {disk.image!r}); Parallels keeps disks "
-                                    "inside the VM bundle")
-            if disk.size is None:
-                raise ManifestError(f"{address}: disk {dev} needs a size")
-            whole_mib(address, f"disk {dev}", disk.size)
-            sizes[dev] = disk.size
-        whole_mib(address, "memory", model.memory)
-        return {
-            "cpus": model.cpus,
-            "memory": model.memory,
-            "arch": model.arch,
-            "firmware": model.firmware,
-            "disk_count": len(model.disks),
-            "disk_size": sizes,
-            "cdrom": model.cdrom,
-            "network": {"mode": model.network.mode,
-                        "bridge": model.network.bridge if model.network.mode == "bridge"
-                        else None},
-        }
+                problems.append(ValidationProblem(context.at("disks", index, "image"), (
+                    "the parallels provider makes empty disks only (Parallels keeps disks "
+                    "inside the VM bundle); leave out image")))
+            elif disk.size is not None and disk.size % MIB:
+                problems.append(ValidationProblem(context.at("disks", index, "size"), (
+                    "Parallels takes disk sizes in whole MiB")))
+        return problems
 
-    # -- check and discover --------------------------------------------------------------
+    # -- the tool ------------------------------------------------------------------------
 
     def _prlctl(self, conn: Connection) -> str:
         return self.facts.which(conn, "prlctl") or "prlctl"
@@ -157,6 +134,8 @@ class ParallelsProvider(Provider):
             raise ProviderError(f"{what} failed (prlctl exit code {result.returncode}): "
                                 f"{output.error_text(result.out, result.err)}")
         return result
+
+    # -- check and discover --------------------------------------------------------------
 
     def check(self, conn: Connection) -> Availability:
         """prlctl on the host, and its version."""
@@ -185,17 +164,16 @@ class ParallelsProvider(Provider):
         parsed = [(vm, *textmarks.parse(vm.description)) for vm in vms]
         claimed: set[str] = set()
         for vm, marks, _extra, user_text in parsed:
-            if marks is None or marks.project != project:
+            address = orphan_address(marks, project, None)
+            if address is None:
                 continue
-            if marks.address in claimed:
-                if marks.address in by_address:
-                    found.problems[marks.address] = (
-                        f"two Parallels VMs carry the marks of {marks.address} on host "
-                        f"{conn.host}")
+            if address in claimed:
+                if address in by_address:
+                    found.problems[address] = (f"two Parallels VMs carry the marks of {address} "
+                                               f"on host {conn.host}")
                 continue
-            claimed.add(marks.address)
-            found.observed.append(self._observed(conn, marks.address, vm, marks, user_text,
-                                                 arch))
+            claimed.add(address)
+            found.observed.append(self._observed(conn, address, vm, marks, user_text, arch))
         for desired in wanted:
             if desired.address in claimed:
                 continue
@@ -221,8 +199,7 @@ class ParallelsProvider(Provider):
         return Observed(
             address=address, kind="vm", name=vm.name, provider=self.name, host=conn.host,
             state=observed_state(vm.state), spec=observed_spec(vm, arch), marks=marks,
-            handle={"uuid": vm.uuid, "name": vm.name, "user_text": user_text,
-                    "disks": [d.device for d in vm.disks]},
+            handle={"uuid": vm.uuid, "name": vm.name, "user_text": user_text},
         )
 
     def _problem(self, conn: Connection, desired: Desired, host_arch: str) -> str | None:
@@ -237,190 +214,165 @@ class ParallelsProvider(Provider):
             return f"cdrom {model.cdrom} does not exist on host {conn.host}"
         return None
 
-    # -- apply ---------------------------------------------------------------------------
+    # -- backend primitives ----------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """create, update(_restart), replace, delete, start, stop, adopt."""
-        action = change.action
-        if action is Action.DELETE:
-            if observed is not None:
-                self.delete(conn, change, observed, progress)
-            return
-        if desired is None:
-            raise ProviderError(f"{change.address}: nothing in the manifest to {action.value}")
-        if action is Action.CREATE:
-            self.create(conn, change, desired, progress)
-        elif action is Action.REPLACE:
-            if observed is not None:
-                self.delete(conn, change, observed, progress)
-            self.create(conn, change, desired, progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            self.update(conn, change, desired, _existing(observed, change), progress)
-        elif action is Action.START:
-            self.start(conn, change.address, _existing(observed, change), progress)
-        elif action is Action.STOP:
-            self.stop(conn, change.address, _existing(observed, change), desired, progress)
-        else:
-            raise ProviderError(f"{change.address}: the parallels provider cannot "
-                                f"{action.value}")
+    def _info(self, op: Operation, ident: str) -> output.PrlVm | None:
+        """The VM as prlctl reports it now (None when it is gone)."""
+        result = self._run(op.conn, "list", ident, "-i", "-j")
+        if not result.ok:
+            if output.is_not_found(result.err):
+                return None
+            raise ProviderError(f"{op.address}: prlctl list failed: "
+                                f"{output.error_text(result.out, result.err)}")
+        try:
+            vms = output.parse_list_info(result.out)
+        except ValueError as exc:
+            raise ProviderError(f"{op.address}: unexpected output from prlctl list: "
+                                f"{exc}") from None
+        return vms[0] if vms else None
 
-    def create(self, conn: Connection, change: Change, desired: Desired,
-               progress: Progress) -> None:
-        """`prlctl create`, then mark it (pending), configure it, add its devices, mark it
-        with its real spec hash, and start it when wanted. A failure after the first mark
-        leaves a marked VM whose next plan finishes the job."""
-        options = parse_options(desired.address, desired.model.options)
-        name = desired.name
-        what = f"{desired.address}: creating Parallels VM {name!r}"
+    def _uuid(self, op: Operation) -> str:
+        """The VM's UUID: found by discovery, or (after define) by its name and marks."""
+        if op.observed is not None and op.observed.handle.get("uuid"):
+            return str(op.observed.handle["uuid"])
+        result = self._checked(op.conn, f"{op.address}: finding VM {op.name!r}",
+                               "list", "-a", "-i", "-j")
+        for vm in output.parse_list_info(result.out):
+            marks = textmarks.parse(vm.description)[0]
+            if vm.name == op.name and marks is not None and marks.project == op.project \
+                    and marks.address == op.address:
+                return vm.uuid
+        raise ProviderError(f"{op.address}: the VM was not found on host {op.conn.host}")
+
+    def read_marks(self, op: Operation) -> Marks | None:
+        """The marks in the VM's description, as prlctl reports it now."""
+        vm = self._info(op, self._uuid(op))
+        return textmarks.parse(vm.description)[0] if vm is not None else None
+
+    def power_state(self, op: Operation) -> str | None:
+        """prlctl's state of the VM, in decl's words."""
+        vm = self._info(op, self._uuid(op))
+        return observed_state(vm.state) if vm is not None else None
+
+    def power_on(self, op: Operation, options: ParallelsOptions) -> None:
+        """prlctl start."""
+        op.progress(f"prlctl start {op.name}", None)
+        self._checked(op.conn, f"{op.address}: starting VM {op.name!r}", "start",
+                      self._uuid(op))
+
+    def soft_stop(self, op: Operation, options: ParallelsOptions) -> bool:
+        """`prlctl stop`: a shutdown through the guest, waited for up to shutdown_timeout."""
+        timeout = options.shutdown_timeout
+        op.progress(f"prlctl stop {op.name} (up to {timeout:g} s)", None)
+        try:
+            result = self._run(op.conn, "stop", self._uuid(op), timeout=timeout)
+        except CommandTimeout:
+            return True  # still shutting down: the base waits out the rest, then kills
+        if not result.ok:
+            op.progress(f"prlctl stop failed: {output.error_text(result.out, result.err)}",
+                        None)
+        return result.ok
+
+    def hard_stop(self, op: Operation, options: ParallelsOptions) -> None:
+        """prlctl stop --kill."""
+        op.progress(f"prlctl stop {op.name} --kill", None)
+        self._checked(op.conn, f"{op.address}: stopping VM {op.name!r}", "stop",
+                      self._uuid(op), "--kill")
+
+    def define(self, op: Operation, options: ParallelsOptions) -> None:
+        """`prlctl create`, mark it at once, configure it, add its devices, write the real
+        marks last. On failure the VM is deleted again (it is ours: its marks say so)."""
+        desired = op.need_desired()
+        name = op.name
+        what = f"{op.address}: creating Parallels VM {name!r}"
         args = ["create", name, "--ostype", options.ostype, "--no-hdd"]
         if options.vm_dir:
-            args += ["--dst", conn.expand_user(options.vm_dir)]
-        progress(f"prlctl create {name}", None)
-        self._checked(conn, what, *args)
-        listed = self._checked(conn, what, "list", name, "-i", "-j")
+            args += ["--dst", op.conn.expand_user(options.vm_dir)]
+        op.progress(f"prlctl create {name}", None)
+        self._checked(op.conn, what, *args)
+        listed = self._checked(op.conn, what, "list", name, "-i", "-j")
         try:
             fresh = [vm for vm in output.parse_list_info(listed.out)
                      if vm.name == name and not textmarks.parse(vm.description)[0]]
         except ValueError as exc:
             raise ProviderError(f"{what}: unexpected output from prlctl list: {exc}") from None
         if len(fresh) != 1:
-            raise ProviderError(f"{what}: cannot find the new VM by its name")
+            raise ProviderError(f"{what}: cannot tell the new VM by its name")
         uuid = fresh[0].uuid
-        pending = Marks(change.project, desired.address, PENDING_HASH)
         try:
-            self._checked(conn, f"{desired.address}: marking the new VM", "set", uuid,
+            pending = Marks(op.project, op.address, PENDING_HASH)
+            self._checked(op.conn, f"{op.address}: marking the new VM", "set", uuid,
                           "--description", textmarks.with_marks("", pending))
-        except ProviderError:
-            # Unmarked, it would block the next plan as a conflict; it is ours: remove it.
-            self._run(conn, "delete", uuid)
+            spec = desired.spec
+            self._checked(op.conn, f"{op.address}: configuring the VM", "set", uuid,
+                          "--cpus", str(spec["cpus"]), "--memsize", str(spec["memory"] // MIB),
+                          "--efi-boot", "on" if spec["firmware"] == "uefi" else "off")
+            for dev, size in spec["disk_size"].items():
+                op.progress(f"adding disk {hdd_of(dev)} of {size // MIB} MiB", None)
+                self._checked(op.conn, f"{op.address}: adding disk {hdd_of(dev)}", "set", uuid,
+                              "--device-add", "hdd", "--size", str(size // MIB))
+            self._set_network(op, uuid, spec["network"])
+            if spec.get("cdrom"):
+                self._set_cdrom(op, uuid, spec["cdrom"])
+            self._checked(op.conn, f"{op.address}: marking the VM", "set", uuid,
+                          "--description", textmarks.with_marks("", op.marks()))
+        except BaseException:
+            op.progress(f"removing the unfinished VM {name}", None)
+            self._run(op.conn, "delete", uuid)
             raise
-        spec = desired.spec
-        progress(f"prlctl set {name}: {spec['cpus']} CPUs, {format_size(spec['memory'])}",
-                 None)
-        self._checked(conn, f"{desired.address}: configuring the VM", "set", uuid,
-                      "--cpus", str(spec["cpus"]), "--memsize", str(spec["memory"] // MIB),
-                      "--efi-boot", "on" if spec["firmware"] == "uefi" else "off")
-        for dev, size in spec["disk_size"].items():
-            progress(f"adding disk {dev} of {format_size(size)}", None)
-            self._checked(conn, f"{desired.address}: adding disk {dev}", "set", uuid,
-                          "--device-add", "hdd", "--size", str(size // MIB))
-        self._set_network(conn, desired, uuid, spec["network"])
-        if spec.get("cdrom"):
-            self._set_cdrom(conn, desired, uuid, spec["cdrom"])
-        self._checked(conn, f"{desired.address}: marking the VM", "set", uuid,
-                      "--description", textmarks.with_marks("", desired.marks(change.project)))
-        if change.target_state == "running":
-            self._start_uuid(conn, desired.address, uuid, name, progress)
 
-    def _set_network(self, conn: Connection, desired: Desired, uuid: str,
-                     network: dict[str, Any]) -> None:
-        what = f"{desired.address}: setting the network"
+    def _set_network(self, op: Operation, uuid: str, network: dict[str, Any]) -> None:
+        what = f"{op.address}: setting the network"
         if network["mode"] == "none":
-            self._checked(conn, what, "set", uuid, "--device-set", "net0", "--disable")
+            self._checked(op.conn, what, "set", uuid, "--device-set", "net0", "--disable")
         elif network["mode"] == "bridge":
-            self._checked(conn, what, "set", uuid, "--device-set", "net0", "--enable",
+            self._checked(op.conn, what, "set", uuid, "--device-set", "net0", "--enable",
                           "--type", "bridged", "--iface", network["bridge"])
         else:
-            self._checked(conn, what, "set", uuid, "--device-set", "net0", "--enable",
+            self._checked(op.conn, what, "set", uuid, "--device-set", "net0", "--enable",
                           "--type", "shared")
 
-    def _set_cdrom(self, conn: Connection, desired: Desired, uuid: str, cdrom: str) -> None:
-        self._checked(conn, f"{desired.address}: attaching the cdrom", "set", uuid,
-                      "--device-set", "cdrom0", "--image", conn.expand_user(cdrom), "--connect")
+    def _set_cdrom(self, op: Operation, uuid: str, cdrom: str) -> None:
+        self._checked(op.conn, f"{op.address}: attaching the cdrom", "set", uuid,
+                      "--device-set", "cdrom0", "--image", op.conn.expand_user(cdrom),
+                      "--connect")
 
-    def update(self, conn: Connection, change: Change, desired: Desired, observed: Observed,
-               progress: Progress) -> None:
-        """Change what differs (stopping first when a running VM must restart), write the
-        marks, then bring the VM to its wanted state."""
-        uuid = observed.handle["uuid"]
-        name = observed.name
+    def modify(self, op: Operation, options: ParallelsOptions, fields: set[str]) -> None:
+        """`prlctl set` what differs, and the description with the marks (the user's text
+        kept). Firmware changes only reach here for an adopted VM (otherwise a replace)."""
+        desired = op.need_desired()
         spec = desired.spec
-        have = observed.spec
-        state = observed.state
-        fields = {f.path.split(".")[0] for f in change.fields}
-        hardware = fields & {"cpus", "memory", "disk_size", "network", "cdrom", "firmware"}
-        if hardware and state == "running":
-            self.stop(conn, change.address, observed, desired, progress)
-            state = "stopped"
+        uuid = self._uuid(op)
         args: list[str] = []
         if "cpus" in fields:
             args += ["--cpus", str(spec["cpus"])]
         if "memory" in fields:
             args += ["--memsize", str(spec["memory"] // MIB)]
-        if "firmware" in fields:  # only an adopted VM gets here: otherwise it is a replace
+        if "firmware" in fields:
             args += ["--efi-boot", "on" if spec["firmware"] == "uefi" else "off"]
-        user_text = observed.handle.get("user_text", "")
-        args += ["--description", textmarks.with_marks(user_text,
-                                                       desired.marks(change.project))]
-        for dev, size in (spec.get("disk_size") or {}).items():
-            current = (have.get("disk_size") or {}).get(dev)
-            if current is not None and size != current:
-                if size < current:
-                    raise ProviderError(f"{desired.address}: disk {dev} cannot shrink")
-                progress(f"growing disk {dev} to {format_size(size)}", None)
-                self._checked(conn, f"{desired.address}: growing disk {dev}", "set", uuid,
-                              "--device-set", dev, "--size", str(size // MIB))
+        user_text = op.observed.handle.get("user_text", "") if op.observed is not None else ""
+        args += ["--description", textmarks.with_marks(user_text, op.marks())]
         if "network" in fields:
-            self._set_network(conn, desired, uuid, spec["network"])
+            self._set_network(op, uuid, spec["network"])
         if "cdrom" in fields and spec.get("cdrom"):
-            self._set_cdrom(conn, desired, uuid, spec["cdrom"])
-        progress(f"prlctl set {name}", None)
-        self._checked(conn, f"{desired.address}: updating the VM", "set", uuid, *args)
-        if change.target_state == "running" and state != "running":
-            self._start_uuid(conn, desired.address, uuid, name, progress)
-        elif change.target_state == "stopped" and state == "running":
-            self.stop(conn, change.address, observed, desired, progress)
+            self._set_cdrom(op, uuid, spec["cdrom"])
+        op.progress(f"prlctl set {op.name}", None)
+        self._checked(op.conn, f"{op.address}: updating the VM", "set", uuid, *args)
 
-    def start(self, conn: Connection, address: str, observed: Observed,
-              progress: Progress) -> None:
-        """prlctl start."""
-        self._start_uuid(conn, address, observed.handle["uuid"], observed.name, progress)
+    def grow_disk(self, op: Operation, options: ParallelsOptions, dev: str, size: int,
+                  running: bool) -> None:
+        """`prlctl set VM --device-set hddN --size MiB` (the VM is stopped: a restart)."""
+        if running:
+            raise ProviderError(f"{op.address}: Parallels grows a disk only while the VM is "
+                                "stopped")
+        self._checked(op.conn, f"{op.address}: growing disk {hdd_of(dev)}", "set",
+                      self._uuid(op), "--device-set", hdd_of(dev), "--size", str(size // MIB))
 
-    def _start_uuid(self, conn: Connection, address: str, uuid: str, name: str,
-                    progress: Progress) -> None:
-        progress(f"prlctl start {name}", None)
-        self._checked(conn, f"{address}: starting VM {name!r}", "start", uuid)
-
-    def stop(self, conn: Connection, address: str, observed: Observed,
-             desired: Desired | None, progress: Progress) -> None:
-        """Shut down through the guest; `stop --kill` when that fails or takes too long."""
-        uuid = observed.handle["uuid"]
-        options = parse_options(address, desired.model.options
-                                if desired is not None and desired.model is not None else {})
-        timeout = options.shutdown_timeout
-        progress(f"prlctl stop {observed.name} (up to {timeout:g} s)", None)
-        reason = ""
-        if timeout > 0:
-            try:
-                result = self._run(conn, "stop", uuid, timeout=timeout)
-                if result.ok:
-                    return
-                reason = output.error_text(result.out, result.err)
-            except CommandTimeout:
-                reason = f"no shutdown within {timeout:g} s"
-        progress(f"prlctl stop {observed.name} --kill ({reason or 'no graceful stop'})", None)
-        self._checked(conn, f"{address}: stopping VM {observed.name!r}", "stop", uuid, "--kill")
-
-    def delete(self, conn: Connection, change: Change, observed: Observed,
-               progress: Progress) -> None:
-        """Stop (hard) and delete a VM this project made, with its bundle."""
-        if observed.marks is None or observed.marks.project != change.project:
-            raise ProviderError(f"{change.address}: VM {observed.name!r} carries no mark of "
-                                "this project: decl will not delete it")
-        uuid = observed.handle["uuid"]
-        if observed.state != "stopped":
-            progress(f"prlctl stop {observed.name} --kill", None)
-            self._checked(conn, f"{change.address}: stopping VM {observed.name!r}", "stop",
-                          uuid, "--kill")
-        progress(f"prlctl delete {observed.name}", None)
-        self._checked(conn, f"{change.address}: deleting VM {observed.name!r}", "delete", uuid)
-
-
-def _existing(observed: Observed | None, change: Change) -> Observed:
-    if observed is None or not observed.handle.get("uuid"):
-        raise ProviderError(f"{change.address}: the VM was not found on host {change.host}")
-    return observed
+    def remove(self, op: Operation, options: ParallelsOptions) -> None:
+        """prlctl delete: the VM and its bundle (its disks are inside)."""
+        op.progress(f"prlctl delete {op.name}", None)
+        self._checked(op.conn, f"{op.address}: deleting VM {op.name!r}", "delete",
+                      self._uuid(op))
 
 
 __all__ = ["ParallelsOptions", "ParallelsProvider"]

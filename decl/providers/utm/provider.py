@@ -1,4 +1,4 @@
-"""UTM VMs (facts and sources: docs/facts/utm.md).
+"""UTM VMs (facts and sources: docs/facts/utm.md), written on the VM base.
 
 UTM has no creation CLI: VMs are made and configured through its AppleScript dictionary
 (`osascript`, scripts built by applescript.py so that no manifest value can become code), and
@@ -12,31 +12,37 @@ osascript that returns every VM's id, backend and configuration.
 Marks live in the VM's notes (one line; the user's notes are kept). UTM does not report a
 disk's size (a drive's `host size` is the space its file takes), nor a removable drive's
 file: the marks line records the disk sizes decl made (`disks=`, MiB), a digest of each
-disk's source (`sources=`) and of the cdrom path (`cdrom=`), and discovery says so in the
-observed handle (`recorded`). Every configuration change needs a stopped VM, so changes are
-planned as restarts; a disk size change is refused at plan time (UTM cannot resize a drive
-through its dictionary).
+disk's source (`sources=`) and of the cdrom path (`cdrom=`), and the observed handle says so
+(`recorded`). UTM changes a configuration only while the VM is stopped, so every change is a
+restart; a disk size change is refused at plan time (UTM cannot resize a drive through its
+dictionary).
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from decl.connections.base import CommandResult, Connection
-from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
-from decl.errors import ManifestError, ProviderError
+from decl.errors import ProviderError
 from decl.providers import textmarks
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.base import (
+    Availability,
+    Discovery,
+    Operation,
+    ValidateContext,
+    ValidationProblem,
+    orphan_address,
+)
 from decl.providers.utm import applescript as script
 from decl.providers.utm import output
-from decl.providers.vmspec import HostFacts, disk_source_id, options_error
+from decl.providers.vmbase import RUNNING_STATES, VmOptions, VmProvider, VmSupport
+from decl.providers.vmspec import HostFacts, disk_names
 
 MIB = 1024 * 1024
 UTMCTL_APP_PATH = "/Applications/UTM.app/Contents/MacOS/utmctl"
@@ -44,33 +50,20 @@ UTMCTL_APP_PATH = "/Applications/UTM.app/Contents/MacOS/utmctl"
 UTM_ARCH = {"x86_64": "x86_64", "aarch64": "aarch64", "i686": "i386", "armv7l": "arm",
             "riscv64": "riscv64", "ppc64le": "ppc64", "s390x": "s390x"}
 DECL_ARCH = {v: k for k, v in UTM_ARCH.items()}
-STATES = {"started": "running", "stopped": "stopped"}
-POLL_SECONDS = 0.5
+STATES = {"started": "running", "stopped": "stopped", "paused": "paused"}
 
 
-class UtmOptions(BaseModel):
+class UtmOptions(VmOptions):
     """`options:` of a VM with `provider: utm`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Literal["qemu", "apple"] = Field(
         "qemu", description="qemu (any architecture; emulation when it is not the host's) or "
-        "apple (Apple Virtualization: the host's architecture, Linux guests, UEFI).")
-    shutdown_timeout: float = Field(
-        60.0, ge=0, description="Seconds a graceful shutdown may take before a hard stop.")
+        "apple (Apple Virtualization: the host's architecture, Linux guests, UEFI). A VM "
+        "keeps its backend: a change replaces it.")
 
-
-def parse_options(address: str, raw: dict[str, Any]) -> UtmOptions:
-    """A VM's options, checked (ManifestError naming the bad option)."""
-    try:
-        return UtmOptions.model_validate(raw or {})
-    except ValidationError as exc:
-        raise ManifestError(options_error(address, exc)) from None
-
-
-def disk_names(count: int) -> list[str]:
-    """decl's names of a UTM VM's disks: d0, d1..."""
-    return [f"d{i}" for i in range(count)]
+    def comparable(self) -> dict[str, Any]:
+        """The backend is compared with the VM's."""
+        return {"backend": self.backend}
 
 
 def digest(text: str) -> str:
@@ -98,8 +91,9 @@ def traits() -> KindTraits:
         policies={"cpus": Policy.RESTART, "memory": Policy.RESTART,
                   "firmware": Policy.RESTART, "cdrom": Policy.RESTART,
                   "network": Policy.RESTART, "disk_size": Policy.RESTART,
-                  "arch": Policy.REPLACE, "disk_count": Policy.REPLACE,
-                  "disk_source": Policy.REPLACE, "options": Policy.REPLACE},
+                  "cloud_init": Policy.RESTART, "arch": Policy.REPLACE,
+                  "disk_count": Policy.REPLACE, "disk_source": Policy.REPLACE,
+                  "options": Policy.REPLACE},
         default_policy=Policy.REPLACE,
         destroys_data="its disks",
         has_run_state=True,
@@ -118,26 +112,40 @@ def records_of(extra: dict[str, str]) -> dict[str, Any]:
             "cdrom": extra.get("cdrom") or None}
 
 
-def record_extra(spec: dict[str, Any], cdrom: str | None) -> dict[str, str]:
+def record_extra(spec: dict[str, Any]) -> dict[str, str]:
     """The marks line's extra values for a desired spec."""
-    sizes = [spec["disk_size"].get(dev) for dev in disk_names(spec["disk_count"])]
-    sources = [spec["disk_source"][dev] for dev in disk_names(spec["disk_count"])]
+    names = disk_names(spec["disk_count"])
+    sizes = [spec["disk_size"].get(dev) for dev in names]
+    sources = [spec["disk_source"][dev] for dev in names]
     extra = {"disks": ",".join(str(s // MIB) if s else "0" for s in sizes),
-             "sources": ",".join(sources)}
-    if cdrom:
-        extra["cdrom"] = digest(cdrom)
+             "sources": ",".join("empty" if s == "empty" else digest(s) for s in sources)}
+    if spec.get("cdrom"):
+        extra["cdrom"] = digest(spec["cdrom"])
     return {k: v for k, v in extra.items() if v}
+
+
+def _recorded(value: str, wanted: str | None) -> str:
+    """A recorded digest shown as the wanted value when it matches, else as a digest."""
+    if value == "empty":
+        return value
+    if wanted is not None and digest(wanted) == value:
+        return wanted
+    return f"(recorded {value})"
 
 
 def observed_spec(config: dict[str, Any], backend: str, host_arch: str,
                   recorded: dict[str, Any], desired: Desired | None) -> dict[str, Any]:
-    """The comparable spec of a UTM configuration record (pure)."""
+    """The comparable spec (the VM base's keys) of a UTM configuration record (pure)."""
     drives = [d for d in config.get("drives") or [] if isinstance(d, dict)]
     fixed = [d for d in drives if not d.get("removable")]
     removable = [d for d in drives if d.get("removable")]
     names = disk_names(len(fixed))
+    wanted = desired.spec if desired is not None else {}
     sizes = recorded["disks"] if len(recorded["disks"]) == len(fixed) else [None] * len(fixed)
-    sources = recorded["sources"] if len(recorded["sources"]) == len(fixed) else []
+    sources: dict[str, str] = {}
+    if len(recorded["sources"]) == len(fixed):
+        sources = {dev: _recorded(value, (wanted.get("disk_source") or {}).get(dev))
+                   for dev, value in zip(names, recorded["sources"], strict=True)}
     nics = [n for n in config.get("network interfaces") or [] if isinstance(n, dict)]
     network: dict[str, Any] = {"mode": "none", "bridge": None}
     if nics:
@@ -152,12 +160,8 @@ def observed_spec(config: dict[str, Any], backend: str, host_arch: str,
     arch = DECL_ARCH.get(str(config.get("architecture")), config.get("architecture")) \
         if backend == "qemu" else host_arch
     firmware = ("uefi" if config.get("uefi") else "bios") if backend == "qemu" else "uefi"
-    cdrom = None
-    if removable and recorded["cdrom"]:
-        wanted = desired.spec.get("cdrom") if desired is not None else None
-        # Only a digest of the path is known: it matches the wanted path, or it differs.
-        cdrom = wanted if wanted and digest(wanted) == recorded["cdrom"] else \
-            f"(recorded {recorded['cdrom']})"
+    cdrom = _recorded(recorded["cdrom"], wanted.get("cdrom")) \
+        if removable and recorded["cdrom"] else None
     memory = config.get("memory")
     return {
         "cpus": config.get("cpu cores"),
@@ -166,71 +170,57 @@ def observed_spec(config: dict[str, Any], backend: str, host_arch: str,
         "firmware": firmware,
         "disk_count": len(fixed),
         "disk_size": dict(zip(names, sizes, strict=True)),
-        "disk_source": dict(zip(names, sources, strict=True)) if sources else {},
+        "disk_source": sources,
         "cdrom": cdrom,
         "network": network,
+        "cloud_init": None,
         "options": {"backend": backend},
     }
 
 
-class UtmProvider(Provider):
+class UtmProvider(VmProvider[UtmOptions]):
     """`vms:` with `provider: utm`."""
 
     name: ClassVar[str] = "utm"
-    kinds: ClassVar[tuple[str, ...]] = ("vm",)
     traits: ClassVar[dict[str, KindTraits]] = {"vm": traits()}
     parallel_limit: ClassVar[int | None] = 1  # one GUI app answers every Apple event
+    options_model = UtmOptions
+    support = VmSupport(arches=frozenset(UTM_ARCH), cloud_init=False, memory_multiple=MIB,
+                        min_memory=32 * MIB)
 
     def __init__(self) -> None:
-        self.facts = HostFacts()
+        self.facts = HostFacts()  # a cache of host facts, not per-call state
 
-    # -- desired -------------------------------------------------------------------------
+    # -- validate and spec ---------------------------------------------------------------
 
-    def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
-        """The comparable spec; what UTM cannot do is refused here, with the reason."""
-        address = f"vm.{name}"
-        options = parse_options(address, model.options)
-        if model.cloud_init is not None:
-            raise ManifestError(f"{address}: the utm provider cannot attach a cloud-init seed "
-                                "yet")
-        if model.memory % MIB:
-            raise ManifestError(f"{address}: UTM takes memory in whole MiB, not "
-                                f"{format_size(model.memory)}")
+    @classmethod
+    def validate_vm(cls, model: Any, options: Any, context: ValidateContext
+                    ) -> list[ValidationProblem]:
+        """What UTM cannot do, said where the manifest asks for it."""
+        problems = []
         if options.backend == "apple" and model.firmware == "bios" \
                 and "firmware" in model.model_fields_set:
-            raise ManifestError(f"{address}: options.backend apple boots with UEFI only "
-                                "(firmware: bios is not possible)")
-        if model.arch is not None and model.arch not in UTM_ARCH:
-            raise ManifestError(f"{address}: UTM cannot run arch {model.arch}")
-        sizes: dict[str, int | None] = {}
-        sources: dict[str, str] = {}
-        for dev, disk in zip(disk_names(len(model.disks)), model.disks, strict=True):
+            problems.append(ValidationProblem(context.at("firmware"), (
+                "options.backend apple boots with UEFI only (firmware: bios is not possible)")))
+        for index, disk in enumerate(model.disks):
             if disk.image is not None:
                 if disk.image.startswith(("http://", "https://")):
-                    raise ManifestError(f"{address}: disk {dev}: UTM imports a local image "
-                                        "file; download it first")
+                    problems.append(ValidationProblem(context.at("disks", index, "image"), (
+                        "UTM imports a local image file; download it first")))
                 if disk.size is not None:
-                    raise ManifestError(f"{address}: disk {dev}: UTM cannot resize an "
-                                        "imported image (leave out size)")
+                    problems.append(ValidationProblem(context.at("disks", index, "size"), (
+                        "UTM cannot resize an imported image (leave out size)")))
             elif disk.size is not None and disk.size % MIB:
-                raise ManifestError(f"{address}: UTM takes disk sizes in whole MiB, not "
-                                    f"{format_size(disk.size)}")
-            sizes[dev] = disk.size
-            sources[dev] = digest(disk_source_id(disk)) if disk.image else "empty"
-        return {
-            "cpus": model.cpus,
-            "memory": model.memory,
-            "arch": model.arch,
-            "firmware": "uefi" if options.backend == "apple" else model.firmware,
-            "disk_count": len(model.disks),
-            "disk_size": sizes,
-            "disk_source": sources,
-            "cdrom": model.cdrom,
-            "network": {"mode": model.network.mode,
-                        "bridge": model.network.bridge if model.network.mode == "bridge"
-                        else None},
-            "options": {"backend": options.backend},
-        }
+                problems.append(ValidationProblem(context.at("disks", index, "size"), (
+                    "UTM takes disk sizes in whole MiB")))
+        return problems
+
+    def spec(self, kind: str, name: str, model: Any, context: Any) -> dict[str, Any]:
+        """The common spec; an Apple Virtualization VM always boots with UEFI."""
+        spec = super().spec(kind, name, model, context)
+        if self.options_of(model).backend == "apple":
+            spec["firmware"] = "uefi"
+        return spec
 
     # -- the tools -----------------------------------------------------------------------
 
@@ -286,12 +276,7 @@ class UtmProvider(Provider):
 
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """`utmctl list`, then (when there is any VM) one osascript for every configuration."""
-        listed = self.utmctl(conn, f"listing UTM VMs on host {conn.host}", "list")
-        try:
-            rows = output.parse_list(listed.out)
-        except ValueError as exc:
-            raise ProviderError(f"unexpected output from utmctl list on host {conn.host}: "
-                                f"{exc}") from None
+        rows = self._rows(conn)
         configs: dict[str, tuple[str, dict[str, Any]]] = {}
         if rows:
             value = self.osascript(conn, f"reading UTM configurations on host {conn.host}",
@@ -299,8 +284,8 @@ class UtmProvider(Provider):
             try:
                 ids, backends, records = value
                 for vm_id, backend, record in zip(ids, backends, records, strict=True):
-                    name = backend.name if isinstance(backend, output.Constant) else str(backend)
-                    configs[str(vm_id).upper()] = (name, record)
+                    word = backend.name if isinstance(backend, output.Constant) else str(backend)
+                    configs[str(vm_id).upper()] = (word, record)
             except (TypeError, ValueError):
                 raise ProviderError("unexpected result from UTM's configuration script") \
                     from None
@@ -314,17 +299,18 @@ class UtmProvider(Provider):
             parsed.append((row, backend, config, marks, extra, user_notes))
         claimed: set[str] = set()
         for row, backend, config, marks, extra, user_notes in parsed:
-            if marks is None or marks.project != project:
+            address = orphan_address(marks, project, None)
+            if address is None:
                 continue
-            if marks.address in claimed:
-                if marks.address in by_address:
-                    found.problems[marks.address] = (
-                        f"two UTM VMs carry the marks of {marks.address} on host {conn.host}")
+            if address in claimed:
+                if address in by_address:
+                    found.problems[address] = (f"two UTM VMs carry the marks of {address} on "
+                                               f"host {conn.host}")
                 continue
-            claimed.add(marks.address)
-            found.observed.append(self._observed(conn, marks.address, row, backend, config,
-                                                 marks, extra, user_notes, host_arch,
-                                                 by_address.get(marks.address)))
+            claimed.add(address)
+            found.observed.append(self._observed(conn, address, row, backend, config, marks,
+                                                 extra, user_notes, host_arch,
+                                                 by_address.get(address)))
         for desired in wanted:
             if desired.address in claimed:
                 continue
@@ -346,20 +332,26 @@ class UtmProvider(Provider):
                     found.problems[desired.address] = problem
         return found
 
+    def _rows(self, conn: Connection) -> list[output.UtmRow]:
+        listed = self.utmctl(conn, f"listing UTM VMs on host {conn.host}", "list")
+        try:
+            return output.parse_list(listed.out)
+        except ValueError as exc:
+            raise ProviderError(f"unexpected output from utmctl list on host {conn.host}: "
+                                f"{exc}") from None
+
     def _observed(self, conn: Connection, address: str, row: output.UtmRow, backend: str,
                   config: dict[str, Any], marks: Marks | None, extra: dict[str, str],
                   user_notes: str, host_arch: str, desired: Desired | None) -> Observed:
-        recorded = records_of(extra)
         drives = [d for d in config.get("drives") or [] if isinstance(d, dict)]
         return Observed(
             address=address, kind="vm", name=row.name, provider=self.name, host=conn.host,
             state=STATES.get(row.status, row.status),
-            spec=observed_spec(config, backend, host_arch, recorded, desired),
+            spec=observed_spec(config, backend, host_arch, records_of(extra), desired),
             marks=marks,
             handle={"id": row.uuid, "name": row.name, "notes": user_notes,
                     "backend": backend,
                     "disk_ids": [str(d.get("id")) for d in drives if not d.get("removable")],
-                    "removable_ids": [str(d.get("id")) for d in drives if d.get("removable")],
                     "nics": len(config.get("network interfaces") or []),
                     "recorded": "disk sizes, disk sources and the cdrom are decl's records "
                                 "in the VM's notes (UTM does not report them)"},
@@ -370,71 +362,102 @@ class UtmProvider(Provider):
         model = desired.model
         if model is None:
             return None
-        options = parse_options(desired.address, model.options)
+        options = self.options_of(model)
         arch = model.arch or host_arch
         if options.backend == "apple" and arch != host_arch:
             return (f"options.backend apple runs guests of the host's architecture "
                     f"({host_arch}) only; arch {arch} needs backend qemu (emulation)")
-        paths = [("cdrom", model.cdrom)] + [(f"disk d{i} image", d.image)
-                                            for i, d in enumerate(model.disks)]
+        paths = [("cdrom", model.cdrom)] + [(f"disk {dev} image", d.image) for dev, d in
+                                            zip(disk_names(len(model.disks)), model.disks,
+                                                strict=True)]
         for what, path in paths:
             if path and not conn.exists(conn.expand_user(path)):
                 return f"{what} {path} does not exist on host {conn.host}"
         return None
 
-    # -- apply ---------------------------------------------------------------------------
+    # -- backend primitives ----------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """create, update(_restart), replace, delete, start, stop, adopt."""
-        action = change.action
-        if action is Action.DELETE:
-            if observed is not None:
-                self.delete(conn, change, observed, progress)
-            return
-        if desired is None:
-            raise ProviderError(f"{change.address}: nothing in the manifest to {action.value}")
-        if action is Action.CREATE:
-            self.create(conn, change, desired, progress)
-        elif action is Action.REPLACE:
-            if observed is not None:
-                self.delete(conn, change, observed, progress)
-            self.create(conn, change, desired, progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            self.update(conn, change, desired, _existing(observed, change), progress)
-        elif action is Action.START:
-            self.start(conn, change.address, _existing(observed, change), progress)
-        elif action is Action.STOP:
-            self.stop(conn, change.address, _existing(observed, change), desired, progress)
-        else:
-            raise ProviderError(f"{change.address}: the utm provider cannot {action.value}")
+    def _id(self, op: Operation) -> str:
+        """The VM's id: found by discovery, or (after define) by its name and marks."""
+        if op.observed is not None and op.observed.handle.get("id"):
+            return str(op.observed.handle["id"])
+        rows = [r for r in self._rows(op.conn) if r.name == op.name]
+        if len(rows) == 1:
+            return rows[0].uuid
+        for row in rows:
+            if self._marks_of(op, row.uuid) == op.marks():
+                return row.uuid
+        raise ProviderError(f"{op.address}: the VM was not found on host {op.conn.host}")
 
-    def _configuration(self, conn: Connection, desired: Desired, project: str,
-                       user_notes: str, backend: str, drives: list[script.Code] | None,
+    def _marks_of(self, op: Operation, vm_id: str) -> Marks | None:
+        config = self.osascript(op.conn, f"{op.address}: reading the VM's notes",
+                                script.tell_utm(f"return configuration of "
+                                                f"{script.vm_by_id(vm_id)}"))
+        notes = config.get("notes") if isinstance(config, dict) else None
+        return textmarks.parse(str(notes or ""))[0]
+
+    def read_marks(self, op: Operation) -> Marks | None:
+        """The marks in the VM's notes, as UTM reports them now."""
+        return self._marks_of(op, self._id(op))
+
+    def power_state(self, op: Operation) -> str | None:
+        """utmctl status, in decl's words (None when UTM does not know the VM)."""
+        vm_id = self._id(op)
+        result = op.conn.run([self._utmctl(op.conn), "status", vm_id], timeout=120)
+        if result.returncode == 1 and "Virtual machine not found" in result.err:
+            return None
+        failure = output.event_failure(result.err)
+        if not result.ok or failure:
+            raise ProviderError(f"{op.address}: utmctl status failed on host {op.conn.host}: "
+                                f"{failure or result.err.strip() or result.returncode}")
+        word = result.out.strip()
+        return STATES.get(word, word)
+
+    def power_on(self, op: Operation, options: UtmOptions) -> None:
+        """utmctl start."""
+        op.progress(f"utmctl start {op.name}", None)
+        self.utmctl(op.conn, f"{op.address}: starting VM {op.name!r}", "start", self._id(op))
+
+    def soft_stop(self, op: Operation, options: UtmOptions) -> bool:
+        """utmctl stop --request: the guest is asked, and may ignore it."""
+        op.progress(f"utmctl stop {op.name} --request", None)
+        self.utmctl(op.conn, f"{op.address}: asking VM {op.name!r} to shut down", "stop",
+                    self._id(op), "--request")
+        return True
+
+    def hard_stop(self, op: Operation, options: UtmOptions) -> None:
+        """utmctl stop --force (power off); --kill for a paused VM, which --force refuses."""
+        method = "--kill" if self.power_state(op) == "paused" else "--force"
+        op.progress(f"utmctl stop {op.name} {method}", None)
+        self.utmctl(op.conn, f"{op.address}: powering off VM {op.name!r}", "stop",
+                    self._id(op), method)
+
+    def _configuration(self, op: Operation, backend: str, user_notes: str,
+                       drives: list[script.Code] | None,
                        nics: list[script.Code]) -> script.Code:
+        desired = op.need_desired()
         spec = desired.spec
-        model = desired.model
-        marks = desired.marks(project)
-        notes = textmarks.with_marks(user_notes, marks, record_extra(spec, model.cdrom))
+        notes = textmarks.with_marks(user_notes, op.marks(), record_extra(spec))
         items: list[tuple[str, script.Code]] = [
-            ("name", script.string(desired.name)),
+            ("name", script.string(op.name)),
             ("notes", script.string(notes)),
             ("memory", script.integer(spec["memory"] // MIB)),
             ("cpu cores", script.integer(spec["cpus"])),
         ]
         if backend == "qemu":
-            arch = model.arch or self.facts.arch(conn)
+            host_arch = self.facts.arch(op.conn)
+            arch = desired.model.arch or host_arch
             items += [("architecture", script.string(UTM_ARCH[arch])),
                       ("uefi", script.boolean(spec["firmware"] == "uefi")),
-                      ("hypervisor", script.boolean(arch == self.facts.arch(conn)))]
+                      ("hypervisor", script.boolean(arch == host_arch))]
         if drives is not None:
             items.append(("drives", script.alist(drives)))
         items.append(("network interfaces", script.alist(nics)))
         return script.record(items)
 
-    def _nics(self, desired: Desired, existing: int) -> list[script.Code]:
-        """The network interface list: one NIC (the first kept by index) or none."""
-        network = desired.spec["network"]
+    @staticmethod
+    def _nics(network: dict[str, Any], existing: int) -> list[script.Code]:
+        """The network interface list: one NIC (the first one kept by index) or none."""
         if network["mode"] == "none":
             return []
         items: list[tuple[str, script.Code]] = []
@@ -447,120 +470,71 @@ class UtmProvider(Provider):
             items.append(("mode", script.constant("shared")))
         return [script.record(items)]
 
-    def _cdrom_drive(self, conn: Connection, desired: Desired) -> script.Code:
+    @staticmethod
+    def _cdrom_drive(op: Operation, cdrom: str) -> script.Code:
         return script.record([("removable", script.boolean(True)),
-                              ("source", script.posix_file(
-                                  conn.expand_user(desired.model.cdrom)))])
+                              ("source", script.posix_file(op.conn.expand_user(cdrom)))])
 
-    def create(self, conn: Connection, change: Change, desired: Desired,
-               progress: Progress) -> None:
-        """One `make new virtual machine` with the whole configuration and the marks, then
-        start it when wanted."""
-        model = desired.model
-        backend = desired.spec["options"]["backend"]
+    def define(self, op: Operation, options: UtmOptions) -> None:
+        """One `make new virtual machine` with the whole configuration and the marks: UTM
+        makes it at once or not at all."""
+        desired = op.need_desired()
         drives = []
-        for disk in model.disks:
+        for disk in desired.model.disks:
             if disk.image:
                 drives.append(script.record([("source", script.posix_file(
-                    conn.expand_user(disk.image)))]))
+                    op.conn.expand_user(disk.image)))]))
             else:
                 drives.append(script.record([("guest size",
                                               script.integer(disk.size // MIB))]))
-        if model.cdrom:
-            drives.append(self._cdrom_drive(conn, desired))
-        config = self._configuration(conn, desired, change.project, "", backend, drives,
-                                     self._nics(desired, 0))
-        progress(f"creating UTM VM {desired.name} ({backend} backend)", None)
-        vm_id = self.osascript(conn, f"{desired.address}: creating UTM VM {desired.name!r}",
-                               script.make_vm(backend, config))
-        if change.target_state == "running":
-            self._start_id(conn, desired.address, str(vm_id), desired.name, progress)
+        if desired.spec.get("cdrom"):
+            drives.append(self._cdrom_drive(op, desired.spec["cdrom"]))
+        config = self._configuration(op, options.backend, "", drives,
+                                     self._nics(desired.spec["network"], 0))
+        op.progress(f"creating UTM VM {op.name} ({options.backend} backend)", None)
+        self.osascript(op.conn, f"{op.address}: creating UTM VM {op.name!r}",
+                       script.make_vm(options.backend, config))
 
-    def update(self, conn: Connection, change: Change, desired: Desired, observed: Observed,
-               progress: Progress) -> None:
-        """Stop when running (UTM changes stopped VMs only), write the configuration and
-        the marks, then bring the VM to its wanted state."""
-        vm_id = observed.handle["id"]
-        state = observed.state
-        if state != "stopped":
-            self.stop(conn, change.address, observed, desired, progress)
-            state = "stopped"
-        fields = {f.path.split(".")[0] for f in change.fields}
+    def modify(self, op: Operation, options: UtmOptions, fields: set[str]) -> None:
+        """`update configuration` (the VM is stopped): the whole record, the drive list only
+        when the cdrom changes (existing disks by id, so they keep their data), and the
+        notes with the marks (the user's notes kept)."""
+        observed = op.need_observed()
+        spec = op.need_desired().spec
+        if self.power_state(op) in RUNNING_STATES:
+            raise ProviderError(f"{op.address}: UTM changes a VM's configuration only while "
+                                "it is stopped")
         drives = None
         if "cdrom" in fields:
             drives = [script.record([("id", script.string(i))])
                       for i in observed.handle.get("disk_ids", [])]
-            if desired.model.cdrom:
-                drives.append(self._cdrom_drive(conn, desired))
-        config = self._configuration(conn, desired, change.project,
-                                     observed.handle.get("notes", ""),
-                                     observed.handle.get("backend", "qemu"), drives,
-                                     self._nics(desired, observed.handle.get("nics", 0)))
-        progress(f"updating the configuration of {observed.name}", None)
-        self.osascript(conn, f"{desired.address}: updating UTM VM {observed.name!r}",
-                       script.update_vm(vm_id, config))
-        if change.target_state == "running":
-            self._start_id(conn, desired.address, vm_id, observed.name, progress)
+            if spec.get("cdrom"):
+                drives.append(self._cdrom_drive(op, spec["cdrom"]))
+        config = self._configuration(op, str(observed.handle.get("backend", options.backend)),
+                                     str(observed.handle.get("notes", "")), drives,
+                                     self._nics(spec["network"],
+                                                int(observed.handle.get("nics", 0))))
+        op.progress(f"updating the configuration of {op.name}", None)
+        self.osascript(op.conn, f"{op.address}: updating UTM VM {op.name!r}",
+                       script.update_vm(self._id(op), config))
 
-    def start(self, conn: Connection, address: str, observed: Observed,
-              progress: Progress) -> None:
-        """utmctl start."""
-        self._start_id(conn, address, observed.handle["id"], observed.name, progress)
+    def grow_disk(self, op: Operation, options: UtmOptions, dev: str, size: int,
+                  running: bool) -> None:
+        """Refused: the plan stops it first (check_utm_field) with the reason."""
+        raise ProviderError(f"{op.address}: UTM cannot resize disk {dev} through its "
+                            "scripting dictionary")
 
-    def _start_id(self, conn: Connection, address: str, vm_id: str, name: str,
-                  progress: Progress) -> None:
-        progress(f"utmctl start {name}", None)
-        self.utmctl(conn, f"{address}: starting VM {name!r}", "start", vm_id)
+    def remove(self, op: Operation, options: UtmOptions) -> None:
+        """utmctl delete (UTM deletes the VM's bundle, its disks inside)."""
+        op.progress(f"utmctl delete {op.name}", None)
+        self.utmctl(op.conn, f"{op.address}: deleting VM {op.name!r}", "delete", self._id(op))
 
-    def _status(self, conn: Connection, address: str, vm_id: str) -> str:
-        return self.utmctl(conn, f"{address}: reading the VM's status", "status",
-                           vm_id).out.strip()
-
-    def stop(self, conn: Connection, address: str, observed: Observed,
-             desired: Desired | None, progress: Progress) -> None:
-        """Ask the guest (`stop --request`), wait up to options.shutdown_timeout for it, then
-        power off (`stop --force`)."""
-        vm_id = observed.handle["id"]
-        options = parse_options(address, desired.model.options
-                                if desired is not None and desired.model is not None else {})
-        if self._status(conn, address, vm_id) == "stopped":
-            return
-        timeout = options.shutdown_timeout
-        if timeout > 0:
-            progress(f"utmctl stop {observed.name} --request (up to {timeout:g} s)", None)
-            self.utmctl(conn, f"{address}: asking VM {observed.name!r} to shut down", "stop",
-                        vm_id, "--request")
-            deadline = time.monotonic() + timeout
-            while True:
-                if self._status(conn, address, vm_id) == "stopped":
-                    return
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(POLL_SECONDS)
-        progress(f"utmctl stop {observed.name} --force (no shutdown within {timeout:g} s)",
-                 None)
-        self.utmctl(conn, f"{address}: powering off VM {observed.name!r}", "stop", vm_id,
-                    "--force")
-
-    def delete(self, conn: Connection, change: Change, observed: Observed,
-               progress: Progress) -> None:
-        """Power off and delete a VM this project made (UTM deletes its bundle)."""
-        if observed.marks is None or observed.marks.project != change.project:
-            raise ProviderError(f"{change.address}: VM {observed.name!r} carries no mark of "
-                                "this project: decl will not delete it")
-        vm_id = observed.handle["id"]
-        if observed.state != "stopped":
-            progress(f"utmctl stop {observed.name} --kill", None)
-            self.utmctl(conn, f"{change.address}: stopping VM {observed.name!r}", "stop",
-                        vm_id, "--kill")
-        progress(f"utmctl delete {observed.name}", None)
-        self.utmctl(conn, f"{change.address}: deleting VM {observed.name!r}", "delete", vm_id)
-
-
-def _existing(observed: Observed | None, change: Change) -> Observed:
-    if observed is None or not observed.handle.get("id"):
-        raise ProviderError(f"{change.address}: the VM was not found on host {change.host}")
-    return observed
+    def adopt(self, op: Operation) -> None:
+        """Writing the marks is a configuration change: a running VM is restarted for it."""
+        if self.power_state(op) in RUNNING_STATES:
+            self.restart_update(op)
+        else:
+            self.update(op)
 
 
 __all__ = ["UtmOptions", "UtmProvider"]

@@ -13,8 +13,14 @@ def test_observed_spec_from_what_prlctl_reports():
                       cdrom="/i.iso", network={"mode": "nat", "bridge": None})
     spec = provider.observed_spec(vm, "aarch64")
     assert spec == {"cpus": 2, "memory": 2 * GIB, "arch": "aarch64", "firmware": "uefi",
-                    "disk_count": 1, "disk_size": {"hdd0": 64 * GIB}, "cdrom": "/i.iso",
-                    "network": {"mode": "nat", "bridge": None}}
+                    "disk_count": 1, "disk_size": {"vda": 64 * GIB},
+                    "disk_source": {"vda": "empty"}, "cdrom": "/i.iso",
+                    "network": {"mode": "nat", "bridge": None}, "cloud_init": None,
+                    "options": {}}
+
+
+def test_disk_names_map_to_prlctls():
+    assert [provider.hdd_of(d) for d in ("vda", "vdb", "vdc")] == ["hdd0", "hdd1", "hdd2"]
 
 
 def test_states():

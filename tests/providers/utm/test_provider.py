@@ -26,8 +26,8 @@ def test_observed_spec_reads_utms_record_and_decls_records():
     spec = provider.observed_spec(config(), "qemu", "aarch64", recorded, None)
     assert spec["cpus"] == 2 and spec["memory"] == 2 * GIB
     assert (spec["arch"], spec["firmware"]) == ("x86_64", "bios")
-    assert spec["disk_count"] == 1 and spec["disk_size"] == {"d0": 20 * GIB}
-    assert spec["disk_source"] == {"d0": "empty"}
+    assert spec["disk_count"] == 1 and spec["disk_size"] == {"vda": 20 * GIB}
+    assert spec["disk_source"] == {"vda": "empty"}
     assert spec["network"] == {"mode": "bridge", "bridge": "en0"}
     assert spec["options"] == {"backend": "qemu"}
     assert spec["cdrom"].startswith("(recorded ")  # no wanted path to match the digest
@@ -35,7 +35,7 @@ def test_observed_spec_reads_utms_record_and_decls_records():
 
 def test_host_size_is_never_taken_for_a_disk_size():
     spec = provider.observed_spec(config(), "qemu", "aarch64", provider.records_of({}), None)
-    assert spec["disk_size"] == {"d0": None} and spec["cdrom"] is None
+    assert spec["disk_size"] == {"vda": None} and spec["cdrom"] is None
 
 
 def test_apple_backend_is_the_hosts_arch_and_uefi():
@@ -52,17 +52,37 @@ def test_arch_names_are_decls():
 
 
 def test_disk_size_changes_are_refused_with_the_reason():
-    grow = provider.check_utm_field("disk_size.d0", 20 * GIB, 30 * GIB)
+    grow = provider.check_utm_field("disk_size.vda", 20 * GIB, 30 * GIB)
     assert "cannot grow" in grow and "cannot resize an existing drive" in grow
-    assert "cannot shrink" in provider.check_utm_field("disk_size.d0", 20 * GIB, 10 * GIB)
-    assert provider.check_utm_field("disk_size.d0", None, 10 * GIB) is None
+    assert "cannot shrink" in provider.check_utm_field("disk_size.vda", 20 * GIB, 10 * GIB)
+    assert provider.check_utm_field("disk_size.vda", None, 10 * GIB) is None
     assert provider.check_utm_field("memory", GIB, 2 * GIB) is None
 
 
 def test_record_extra_round_trips():
-    spec = {"disk_count": 2, "disk_size": {"d0": 20 * GIB, "d1": None},
-            "disk_source": {"d0": "empty", "d1": "abc123"}}
-    extra = provider.record_extra(spec, "/x y.iso")
-    assert extra["disks"] == "20480,0" and extra["sources"] == "empty,abc123"
+    spec = {"disk_count": 2, "disk_size": {"vda": 20 * GIB, "vdb": None},
+            "disk_source": {"vda": "empty", "vdb": "/images/base image.qcow2"},
+            "cdrom": "/x y.iso"}
+    extra = provider.record_extra(spec)
+    digest = provider.digest("/images/base image.qcow2")
+    assert extra["disks"] == "20480,0" and extra["sources"] == f"empty,{digest}"
     recorded = provider.records_of(extra)
     assert recorded["disks"] == [20 * GIB, 0] and recorded["cdrom"] == provider.digest("/x y.iso")
+
+
+def test_recorded_digests_show_the_wanted_value_when_they_match():
+    from decl.core.resource import Desired
+
+    recorded = provider.records_of({"disks": "0", "sources": provider.digest("/a.qcow2"),
+                                    "cdrom": provider.digest("/i.iso")})
+    desired = Desired(address="vm.web", kind="vm", name="web", provider="utm", host="local",
+                      state="running", spec={"disk_source": {"vda": "/a.qcow2"},
+                                             "cdrom": "/i.iso"})
+    spec = provider.observed_spec(config(), "qemu", "aarch64", recorded, desired)
+    assert spec["disk_source"] == {"vda": "/a.qcow2"} and spec["cdrom"] == "/i.iso"
+    other = Desired(address="vm.web", kind="vm", name="web", provider="utm", host="local",
+                    state="running", spec={"disk_source": {"vda": "/b.qcow2"},
+                                           "cdrom": "/j.iso"})
+    spec = provider.observed_spec(config(), "qemu", "aarch64", recorded, other)
+    assert spec["disk_source"]["vda"].startswith("(recorded ")
+    assert spec["cdrom"].startswith("(recorded ")
