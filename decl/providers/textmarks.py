@@ -10,7 +10,10 @@ report back, and say so where they are used.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from typing import Any
 
 from decl.core.resource import Marks
 
@@ -57,3 +60,21 @@ def with_marks(user_text: str, marks: Marks, extra: dict[str, str] | None = None
     """The user's text (kept) followed by decl's line."""
     line = marks_line(marks, extra)
     return f"{user_text}\n{line}" if user_text.strip() else line
+
+
+def digest(value: Any) -> str:
+    """A short digest of a value (text as is, anything else as canonical JSON) that fits in
+    the marks line: how decl records what a backend cannot report back."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
+                                                           separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def recorded(value: str | None, wanted: Any) -> Any:
+    """What to report for a recorded digest: the wanted value when the digest is its own,
+    else the digest itself, marked as a record (so the plan shows a difference)."""
+    if value is None:
+        return None
+    if wanted is not None and digest(wanted) == value:
+        return wanted
+    return f"(recorded {value})"

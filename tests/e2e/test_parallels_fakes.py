@@ -219,3 +219,29 @@ def test_cdrom_and_network_changes(fake_mac, decl_cmd, tmp_path):
     assert (net["enabled"], net["type"]) == (True, "shared")
     assert run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode",
                     "-f", str(path)).returncode == 0
+
+
+def test_cloud_init_seed(fake_mac, decl_cmd, tmp_path):
+    wanted = {"web": {"disks": [{"size": "4GiB"}], "options": {"shutdown_timeout": 5},
+                      "cloud_init": {"hostname": "web", "user": "lab",
+                                     "ssh_authorized_keys": ["ssh-ed25519 AAAA lab"]}}}
+    path = manifest(tmp_path, wanted)
+    apply(fake_mac, decl_cmd, path)
+    web = fake_mac.parallels_vms()["web"]
+    seed = web["devices"]["cdrom1"]["image"]
+    assert seed.startswith(web["home"]) and seed.endswith("cloud-init-seed.iso")
+    first = open(seed, "rb").read()
+    assert b"cidata" in first.lower() and b"local-hostname: web" in first
+    assert run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode",
+                    "-f", str(path)).returncode == 0
+
+    # a new hostname: the seed is made again (a restart), in the same CD drive
+    wanted["web"]["cloud_init"]["hostname"] = "web2"
+    path = manifest(tmp_path, wanted)
+    assert actions(fake_mac, decl_cmd, path) == [("vm.web", "update_restart")]
+    apply(fake_mac, decl_cmd, path)
+    web = fake_mac.parallels_vms()["web"]
+    assert sorted(d for d in web["devices"] if d.startswith("cdrom")) == ["cdrom0", "cdrom1"]
+    assert open(seed, "rb").read() != first
+    assert run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode",
+                    "-f", str(path)).returncode == 0

@@ -252,3 +252,37 @@ def test_image_and_cdrom(fake_mac, decl_cmd, tmp_path):
     refused = run_decl(fake_mac, decl_cmd, "plan", "-f", str(manifest(tmp_path, wanted)))
     assert refused.returncode == 1 and "cannot resize an imported image" in (
         refused.stdout + refused.stderr)
+
+
+def test_cloud_init_seed(fake_mac, decl_cmd, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home)}
+    iso = tmp_path / "install.iso"
+    iso.write_bytes(b"iso")
+    wanted = {"web": {"disks": [{"size": "4GiB"}], "cdrom": str(iso),
+                      "cloud_init": {"hostname": "web", "user": "lab"}}}
+    path = manifest(tmp_path, wanted)
+    done = run_decl(fake_mac, decl_cmd, "apply", "-y", "-f", str(path), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    seed = home / "Library/Application Support/decl/utm-seeds/lab-web-seed.iso"
+    drives = by_name(fake_mac, "web")["config"]["drives"]
+    assert [(d["removable"], d["source"]) for d in drives][1:] == [(True, str(iso)),
+                                                                   (True, str(seed))]
+    first = seed.read_bytes()
+    assert b"local-hostname: web" in first
+    again = run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode", "-f", str(path), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    wanted["web"]["cloud_init"]["hostname"] = "web2"
+    path = manifest(tmp_path, wanted)
+    done = run_decl(fake_mac, decl_cmd, "apply", "-y", "-f", str(path), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = by_name(fake_mac, "web")["config"]["drives"]
+    assert after[0]["id"] == drives[0]["id"] and len(after) == 3
+    assert seed.read_bytes() != first
+    again = run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode", "-f", str(path), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    done = run_decl(fake_mac, decl_cmd, "destroy", "-y", "-f", str(path), env=env)
+    assert done.returncode == 0 and not seed.exists(), done.stdout + done.stderr

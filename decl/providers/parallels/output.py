@@ -39,6 +39,7 @@ class PrlVm:
     disks: tuple[PrlDisk, ...] = ()
     cdrom: str | None = None
     network: dict[str, Any] = field(default_factory=dict)
+    cdroms: tuple[tuple[str, str], ...] = ()  # (device, image) of every enabled CD drive
 
 
 def parse_json(text: str) -> Any:
@@ -90,6 +91,7 @@ def parse_vm(entry: dict[str, Any]) -> PrlVm:
     memory = (hardware.get("memory") or {}).get("size")
     disks = []
     cdrom = None
+    cdroms: list[tuple[str, str]] = []
     network: dict[str, Any] = {"mode": "none", "bridge": None}
     for name in sorted(hardware, key=lambda n: (n.rstrip("0123456789"),
                                                 _device_index(n, n.rstrip("0123456789")))):
@@ -100,9 +102,12 @@ def parse_vm(entry: dict[str, Any]) -> PrlVm:
         if name.startswith("hdd"):
             disks.append(PrlDisk(name, size_bytes(dev.get("size")), str(dev.get("image", "")),
                                  enabled))
-        elif name.startswith("cdrom") and cdrom is None:
-            image = dev.get("image") or ""
-            cdrom = image if image and enabled else None
+        elif name.startswith("cdrom"):
+            image = str(dev.get("image") or "")
+            if enabled:
+                cdroms.append((name, image))
+            if cdrom is None and name == "cdrom0":
+                cdrom = image if image and enabled else None
         elif name == "net0":
             kind = str(dev.get("type", ""))
             if not enabled:
@@ -127,6 +132,7 @@ def parse_vm(entry: dict[str, Any]) -> PrlVm:
         disks=tuple(disks),
         cdrom=cdrom,
         network=network,
+        cdroms=tuple(cdroms),
     )
 
 

@@ -17,7 +17,7 @@ from decl.connections.base import CommandResult, CommandTimeout, Connection
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.errors import ProviderError
-from decl.providers import textmarks
+from decl.providers import cloudinit, textmarks
 from decl.providers.base import (
     Availability,
     Discovery,
@@ -32,6 +32,8 @@ from decl.providers.vmspec import HostFacts, disk_names, vm_traits
 
 MIB = 1024 * 1024
 PENDING_HASH = "pending"
+# The cloud-init seed, made inside the VM's bundle (deleted with it) and attached as a CD.
+SEED_FILE = "cloud-init-seed.iso"
 # prlctl's state words -> decl's run states (others are reported as they are).
 STATES = {"running": "running", "stopped": "stopped", "paused": "paused",
           "suspended": "suspended"}
@@ -65,10 +67,28 @@ def hdd_of(dev: str) -> str:
     return f"hdd{ord(dev[-1]) - ord('a')}"
 
 
-def observed_spec(vm: output.PrlVm, arch: str) -> dict[str, Any]:
-    """The comparable spec (the VM base's keys) of what prlctl reports (pure)."""
+def seed_attached(vm: output.PrlVm) -> bool:
+    """Whether the VM has decl's cloud-init seed in a CD drive."""
+    return any(image.endswith("/" + SEED_FILE) for _dev, image in vm.cdroms)
+
+
+def marks_extra(spec: dict[str, Any]) -> dict[str, str]:
+    """What the marks line records besides the marks: a digest of the cloud-init seed's
+    content (prlctl reports the seed file, not what is in it)."""
+    return {"seed": textmarks.digest(spec["cloud_init"])} if spec.get("cloud_init") else {}
+
+
+def observed_spec(vm: output.PrlVm, arch: str, extra: dict[str, str] | None = None,
+                  desired: Desired | None = None) -> dict[str, Any]:
+    """The comparable spec (the VM base's keys) of what prlctl reports (pure). The seed's
+    content is known by the digest decl recorded with the marks (see marks_extra)."""
     disks = [d for d in vm.disks if d.enabled]
     names = disk_names(len(disks))
+    cloud_init = None
+    if seed_attached(vm):
+        wanted = desired.spec.get("cloud_init") if desired is not None else None
+        cloud_init = textmarks.recorded((extra or {}).get("seed", "none"), wanted)
+    cdrom = vm.cdrom if vm.cdrom and not vm.cdrom.endswith("/" + SEED_FILE) else None
     return {
         "cpus": vm.cpus,
         "memory": vm.memory,
@@ -78,9 +98,9 @@ def observed_spec(vm: output.PrlVm, arch: str) -> dict[str, Any]:
         "disk_size": {dev: d.size for dev, d in zip(names, disks, strict=True)},
         # decl makes every Parallels disk empty (validate refuses an image)
         "disk_source": {dev: "empty" for dev in names},
-        "cdrom": vm.cdrom,
+        "cdrom": cdrom,
         "network": dict(vm.network),
-        "cloud_init": None,
+        "cloud_init": cloud_init,
         "options": {},
     }
 
@@ -97,8 +117,8 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
     traits: ClassVar[dict[str, KindTraits]] = {"vm": traits()}
     parallel_limit: ClassVar[int | None] = 4
     options_model = ParallelsOptions
-    support = VmSupport(arches=frozenset({"x86_64", "aarch64"}), cloud_init=False,
-                        memory_multiple=MIB, min_memory=32 * MIB)
+    support = VmSupport(arches=frozenset({"x86_64", "aarch64"}), memory_multiple=MIB,
+                        min_memory=32 * MIB)
 
     def __init__(self) -> None:
         self.facts = HostFacts()  # a cache of host facts, not per-call state
@@ -163,7 +183,7 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
         by_address = {d.address: d for d in wanted}
         parsed = [(vm, *textmarks.parse(vm.description)) for vm in vms]
         claimed: set[str] = set()
-        for vm, marks, _extra, user_text in parsed:
+        for vm, marks, extra, user_text in parsed:
             address = orphan_address(marks, project, None)
             if address is None:
                 continue
@@ -173,7 +193,8 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
                                                f"on host {conn.host}")
                 continue
             claimed.add(address)
-            found.observed.append(self._observed(conn, address, vm, marks, user_text, arch))
+            found.observed.append(self._observed(conn, address, vm, marks, extra, user_text,
+                                                 arch, by_address.get(address)))
         for desired in wanted:
             if desired.address in claimed:
                 continue
@@ -185,9 +206,9 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
                     f"{conn.host}: decl cannot tell which one is meant")
                 continue
             if same:
-                vm, marks, _extra, user_text = same[0]
-                found.observed.append(self._observed(conn, desired.address, vm, marks,
-                                                     user_text, arch))
+                vm, marks, extra, user_text = same[0]
+                found.observed.append(self._observed(conn, desired.address, vm, marks, extra,
+                                                     user_text, arch, desired))
             if desired.state != "absent":
                 problem = self._problem(conn, desired, arch)
                 if problem:
@@ -195,11 +216,16 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
         return found
 
     def _observed(self, conn: Connection, address: str, vm: output.PrlVm,
-                  marks: Marks | None, user_text: str, arch: str) -> Observed:
+                  marks: Marks | None, extra: dict[str, str], user_text: str, arch: str,
+                  desired: Desired | None) -> Observed:
         return Observed(
             address=address, kind="vm", name=vm.name, provider=self.name, host=conn.host,
-            state=observed_state(vm.state), spec=observed_spec(vm, arch), marks=marks,
-            handle={"uuid": vm.uuid, "name": vm.name, "user_text": user_text},
+            state=observed_state(vm.state), spec=observed_spec(vm, arch, extra, desired),
+            marks=marks,
+            handle={"uuid": vm.uuid, "name": vm.name, "user_text": user_text, "home": vm.home,
+                    "seed": seed_attached(vm),
+                    "recorded": "the cloud-init seed's content is known by the digest decl "
+                                "recorded with the marks"},
         )
 
     def _problem(self, conn: Connection, desired: Desired, host_arch: str) -> str | None:
@@ -212,6 +238,9 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
                     f"only, not {model.arch}: use provider utm to emulate it")
         if model.cdrom and not conn.exists(conn.expand_user(model.cdrom)):
             return f"cdrom {model.cdrom} does not exist on host {conn.host}"
+        if model.cloud_init is not None and cloudinit.iso_tool(conn) is None:
+            return (f"cloud_init needs genisoimage, mkisofs or xorriso on host {conn.host} "
+                    "(on a Mac: brew install xorriso)")
         return None
 
     # -- backend primitives ----------------------------------------------------------------
@@ -314,8 +343,11 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
             self._set_network(op, uuid, spec["network"])
             if spec.get("cdrom"):
                 self._set_cdrom(op, uuid, spec["cdrom"])
+            if spec.get("cloud_init"):
+                self._attach_seed(op, uuid, fresh[0].home, attached=False)
             self._checked(op.conn, f"{op.address}: marking the VM", "set", uuid,
-                          "--description", textmarks.with_marks("", op.marks()))
+                          "--description", textmarks.with_marks("", op.marks(),
+                                                                marks_extra(spec)))
         except BaseException:
             op.progress(f"removing the unfinished VM {name}", None)
             self._run(op.conn, "delete", uuid)
@@ -331,6 +363,14 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
         else:
             self._checked(op.conn, what, "set", uuid, "--device-set", "net0", "--enable",
                           "--type", "shared")
+
+    def _attach_seed(self, op: Operation, uuid: str, home: str, attached: bool) -> None:
+        """(Re)make the seed inside the bundle; add a CD drive for it unless it has one."""
+        seed = home.rstrip("/") + "/" + SEED_FILE
+        self.make_seed(op, seed)
+        if not attached:
+            self._checked(op.conn, f"{op.address}: attaching the cloud-init seed", "set", uuid,
+                          "--device-add", "cdrom", "--image", seed, "--connect")
 
     def _set_cdrom(self, op: Operation, uuid: str, cdrom: str) -> None:
         self._checked(op.conn, f"{op.address}: attaching the cdrom", "set", uuid,
@@ -351,7 +391,11 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
         if "firmware" in fields:
             args += ["--efi-boot", "on" if spec["firmware"] == "uefi" else "off"]
         user_text = op.observed.handle.get("user_text", "") if op.observed is not None else ""
-        args += ["--description", textmarks.with_marks(user_text, op.marks())]
+        args += ["--description", textmarks.with_marks(user_text, op.marks(),
+                                                       marks_extra(spec))]
+        if "cloud_init" in fields and spec.get("cloud_init") and op.observed is not None:
+            self._attach_seed(op, uuid, str(op.observed.handle.get("home", "")),
+                              attached=bool(op.observed.handle.get("seed")))
         if "network" in fields:
             self._set_network(op, uuid, spec["network"])
         if "cdrom" in fields and spec.get("cdrom"):

@@ -30,7 +30,7 @@ from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
 from decl.errors import ProviderError
-from decl.providers import textmarks
+from decl.providers import cloudinit, textmarks
 from decl.providers.base import (
     Availability,
     Discovery,
@@ -60,6 +60,11 @@ class UtmOptions(VmOptions):
         "qemu", description="qemu (any architecture; emulation when it is not the host's) or "
         "apple (Apple Virtualization: the host's architecture, Linux guests, UEFI). A VM "
         "keeps its backend: a change replaces it.")
+
+    seed_dir: str = Field(
+        "~/Library/Application Support/decl/utm-seeds",
+        description="Folder on the Mac for the cloud-init seed ISOs decl makes (one per VM, "
+        "deleted with it); UTM attaches them as a removable drive.")
 
     def comparable(self) -> dict[str, Any]:
         """The backend is compared with the VM's."""
@@ -109,7 +114,7 @@ def records_of(extra: dict[str, str]) -> dict[str, Any]:
         sizes.append(int(item) * MIB if item.isdigit() else None)
     return {"disks": sizes if extra.get("disks") else [],
             "sources": [s for s in (extra.get("sources") or "").split(",") if s],
-            "cdrom": extra.get("cdrom") or None}
+            "cdrom": extra.get("cdrom") or None, "seed": extra.get("seed") or None}
 
 
 def record_extra(spec: dict[str, Any]) -> dict[str, str]:
@@ -121,6 +126,8 @@ def record_extra(spec: dict[str, Any]) -> dict[str, str]:
              "sources": ",".join("empty" if s == "empty" else digest(s) for s in sources)}
     if spec.get("cdrom"):
         extra["cdrom"] = digest(spec["cdrom"])
+    if spec.get("cloud_init"):
+        extra["seed"] = textmarks.digest(spec["cloud_init"])
     return {k: v for k, v in extra.items() if v}
 
 
@@ -162,6 +169,10 @@ def observed_spec(config: dict[str, Any], backend: str, host_arch: str,
     firmware = ("uefi" if config.get("uefi") else "bios") if backend == "qemu" else "uefi"
     cdrom = _recorded(recorded["cdrom"], wanted.get("cdrom")) \
         if removable and recorded["cdrom"] else None
+    # the seed is the removable drive after the cdrom's (both are decl's records)
+    seeded = recorded.get("seed") and len(removable) >= (2 if recorded["cdrom"] else 1)
+    cloud_init = textmarks.recorded(recorded["seed"], wanted.get("cloud_init")) \
+        if seeded else None
     memory = config.get("memory")
     return {
         "cpus": config.get("cpu cores"),
@@ -173,7 +184,7 @@ def observed_spec(config: dict[str, Any], backend: str, host_arch: str,
         "disk_source": sources,
         "cdrom": cdrom,
         "network": network,
-        "cloud_init": None,
+        "cloud_init": cloud_init,
         "options": {"backend": backend},
     }
 
@@ -185,8 +196,7 @@ class UtmProvider(VmProvider[UtmOptions]):
     traits: ClassVar[dict[str, KindTraits]] = {"vm": traits()}
     parallel_limit: ClassVar[int | None] = 1  # one GUI app answers every Apple event
     options_model = UtmOptions
-    support = VmSupport(arches=frozenset(UTM_ARCH), cloud_init=False, memory_multiple=MIB,
-                        min_memory=32 * MIB)
+    support = VmSupport(arches=frozenset(UTM_ARCH), memory_multiple=MIB, min_memory=32 * MIB)
 
     def __init__(self) -> None:
         self.facts = HostFacts()  # a cache of host facts, not per-call state
@@ -373,6 +383,9 @@ class UtmProvider(VmProvider[UtmOptions]):
         for what, path in paths:
             if path and not conn.exists(conn.expand_user(path)):
                 return f"{what} {path} does not exist on host {conn.host}"
+        if model.cloud_init is not None and cloudinit.iso_tool(conn) is None:
+            return (f"cloud_init needs genisoimage, mkisofs or xorriso on host {conn.host} "
+                    "(on a Mac: brew install xorriso)")
         return None
 
     # -- backend primitives ----------------------------------------------------------------
@@ -471,9 +484,27 @@ class UtmProvider(VmProvider[UtmOptions]):
         return [script.record(items)]
 
     @staticmethod
-    def _cdrom_drive(op: Operation, cdrom: str) -> script.Code:
+    def _removable(op: Operation, path: str) -> script.Code:
         return script.record([("removable", script.boolean(True)),
-                              ("source", script.posix_file(op.conn.expand_user(cdrom)))])
+                              ("source", script.posix_file(op.conn.expand_user(path)))])
+
+    @staticmethod
+    def _seed_path(op: Operation, options: UtmOptions) -> str:
+        folder = op.conn.expand_user(options.seed_dir).rstrip("/")
+        return f"{folder}/{op.project}-{op.name}-seed.iso"
+
+    def _removables(self, op: Operation, options: UtmOptions) -> list[script.Code]:
+        """The cdrom, then the cloud-init seed (made now), as new removable drives."""
+        spec = op.need_desired().spec
+        drives = []
+        if spec.get("cdrom"):
+            drives.append(self._removable(op, spec["cdrom"]))
+        if spec.get("cloud_init"):
+            seed = self._seed_path(op, options)
+            op.conn.makedirs(seed.rsplit("/", 1)[0])
+            self.make_seed(op, seed)
+            drives.append(self._removable(op, seed))
+        return drives
 
     def define(self, op: Operation, options: UtmOptions) -> None:
         """One `make new virtual machine` with the whole configuration and the marks: UTM
@@ -487,8 +518,7 @@ class UtmProvider(VmProvider[UtmOptions]):
             else:
                 drives.append(script.record([("guest size",
                                               script.integer(disk.size // MIB))]))
-        if desired.spec.get("cdrom"):
-            drives.append(self._cdrom_drive(op, desired.spec["cdrom"]))
+        drives += self._removables(op, options)
         config = self._configuration(op, options.backend, "", drives,
                                      self._nics(desired.spec["network"], 0))
         op.progress(f"creating UTM VM {op.name} ({options.backend} backend)", None)
@@ -505,11 +535,11 @@ class UtmProvider(VmProvider[UtmOptions]):
             raise ProviderError(f"{op.address}: UTM changes a VM's configuration only while "
                                 "it is stopped")
         drives = None
-        if "cdrom" in fields:
+        if fields & {"cdrom", "cloud_init"}:
+            # existing disks by id (they keep their data); the removable drives anew
             drives = [script.record([("id", script.string(i))])
                       for i in observed.handle.get("disk_ids", [])]
-            if spec.get("cdrom"):
-                drives.append(self._cdrom_drive(op, spec["cdrom"]))
+            drives += self._removables(op, options)
         config = self._configuration(op, str(observed.handle.get("backend", options.backend)),
                                      str(observed.handle.get("notes", "")), drives,
                                      self._nics(spec["network"],
@@ -528,6 +558,9 @@ class UtmProvider(VmProvider[UtmOptions]):
         """utmctl delete (UTM deletes the VM's bundle, its disks inside)."""
         op.progress(f"utmctl delete {op.name}", None)
         self.utmctl(op.conn, f"{op.address}: deleting VM {op.name!r}", "delete", self._id(op))
+        seed = self._seed_path(op, options)
+        if op.conn.exists(seed):
+            op.conn.remove(seed)
 
     def adopt(self, op: Operation) -> None:
         """Writing the marks is a configuration change: a running VM is restarted for it."""

@@ -86,3 +86,25 @@ def test_recorded_digests_show_the_wanted_value_when_they_match():
     spec = provider.observed_spec(config(), "qemu", "aarch64", recorded, other)
     assert spec["disk_source"]["vda"].startswith("(recorded ")
     assert spec["cdrom"].startswith("(recorded ")
+
+
+def test_cloud_init_is_known_by_its_recorded_digest():
+    from decl.core.resource import Desired
+    from decl.providers import textmarks
+
+    cloud = {"hostname": "web", "user": None, "ssh_authorized_keys": []}
+    extra = {"disks": "20480", "sources": "empty", "seed": textmarks.digest(cloud)}
+    desired = Desired(address="vm.web", kind="vm", name="web", provider="utm", host="local",
+                      state="running", spec={"cloud_init": cloud})
+    spec = provider.observed_spec(config(), "qemu", "aarch64", provider.records_of(extra),
+                                  desired)
+    assert spec["cloud_init"] == cloud
+    changed = Desired(address="vm.web", kind="vm", name="web", provider="utm", host="local",
+                      state="running", spec={"cloud_init": {**cloud, "hostname": "x"}})
+    spec = provider.observed_spec(config(), "qemu", "aarch64", provider.records_of(extra),
+                                  changed)
+    assert spec["cloud_init"].startswith("(recorded ")
+    no_drive = config(drives=[{"id": "A", "removable": False}])
+    spec = provider.observed_spec(no_drive, "qemu", "aarch64", provider.records_of(extra),
+                                  desired)
+    assert spec["cloud_init"] is None  # the seed drive was removed in UTM: drift
