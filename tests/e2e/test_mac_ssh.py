@@ -4,6 +4,7 @@ Mac's sshd runs the real tools), with the session's SSH_CONNECTION set as on a M
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -61,5 +62,10 @@ def test_utm_over_ssh_says_why_it_cannot(mac_over_ssh, decl_cmd, tmp_path):
     out = done.stdout + done.stderr
     assert "logged-in GUI session" in out and "SSH" in out, out
     assert fake.utm_vms() == {}
-    providers = run_decl(fake, decl_cmd, "providers", "-f", str(path), env=env)
-    assert "logged-in GUI session" in providers.stdout + providers.stderr
+    providers = run_decl(fake, decl_cmd, "providers", "--json", "-f", str(path), env=env)
+    rows = json.loads(providers.stdout)
+    rows = rows.get("providers", rows) if isinstance(rows, dict) else rows
+    utm = next(r for r in rows if r["provider"] == "utm" and r["host"] == "mac")
+    assert utm["status"] == "missing" and "logged-in GUI session" in utm["detail"], utm
+    parallels = next(r for r in rows if r["provider"] == "parallels" and r["host"] == "mac")
+    assert (parallels["status"], parallels["version"]) == ("available", "26.1.1"), parallels
