@@ -432,7 +432,10 @@ class UtmProvider(VmProvider[UtmOptions]):
         self.utmctl(op.conn, f"{op.address}: starting VM {op.name!r}", "start", self._id(op))
 
     def soft_stop(self, op: Operation, options: UtmOptions) -> bool:
-        """utmctl stop --request: the guest is asked, and may ignore it."""
+        """utmctl stop --request: the guest is asked, and may ignore it. A paused guest
+        cannot be asked (UTM refuses): False, and the base stops it hard."""
+        if self.power_state(op) == "paused":
+            return False
         op.progress(f"utmctl stop {op.name} --request", None)
         self.utmctl(op.conn, f"{op.address}: asking VM {op.name!r} to shut down", "stop",
                     self._id(op), "--request")
