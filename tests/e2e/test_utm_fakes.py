@@ -286,3 +286,17 @@ def test_cloud_init_seed(fake_mac, decl_cmd, tmp_path):
 
     done = run_decl(fake_mac, decl_cmd, "destroy", "-y", "-f", str(path), env=env)
     assert done.returncode == 0 and not seed.exists(), done.stdout + done.stderr
+
+
+def test_a_paused_vm_is_stopped_hard(fake_mac, decl_cmd, tmp_path):
+    wanted = {"web": {"disks": [{"size": "2GiB"}]}}
+    apply(fake_mac, decl_cmd, manifest(tmp_path, wanted))
+    fake_mac.edit(lambda d: d["utm"]["vms"][0].__setitem__("status", "paused"))
+    wanted["web"]["state"] = "stopped"
+    path = manifest(tmp_path, wanted)
+    fake_mac.clear_calls()
+    apply(fake_mac, decl_cmd, path)
+    assert by_name(fake_mac, "web")["status"] == "stopped"
+    stops = [c for c in tool_calls(fake_mac) if c.startswith("utmctl stop")]
+    assert len(stops) == 1 and stops[0].endswith("--kill"), stops
+    noop(fake_mac, decl_cmd, path)
