@@ -24,6 +24,8 @@ BUILTIN = {
     "qemu": "decl.providers.qemu:QemuProvider",
     "esxi": "decl.providers.esxi:EsxiProvider",
     "xen": "decl.providers.xen:XenProvider",
+    "parallels": "decl.providers.parallels:ParallelsProvider",
+    "utm": "decl.providers.utm:UtmProvider",
 }
 
 

@@ -60,6 +60,25 @@ CASES = [
      "version: 1\nproject: x\nvms:\n  a:\n    provider: hyperv\n    memory: 1000MB\n",
      "{f}:6:13: the hyperv provider needs memory in whole multiples of 2MiB and at least "
      "32MiB, not 1000000000B (in vms -> a -> memory)"),
+    ("parallels_disk_image",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: parallels\n"
+     "    disks: [{image: /i/debian.hdd}]\n",
+     "{f}:6:21: the parallels provider makes empty disks only (Parallels keeps disks inside "
+     "the VM bundle); leave out image (in vms -> a -> disks -> 0 -> image)"),
+    ("utm_size_of_an_imported_image",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: utm\n"
+     "    disks: [{image: /i/debian.qcow2, size: 20GiB}]\n",
+     "{f}:6:44: UTM cannot resize an imported image (leave out size) "
+     "(in vms -> a -> disks -> 0 -> size)"),
+    ("utm_apple_backend_bios",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: utm\n    firmware: bios\n"
+     "    options: {backend: apple}\n",
+     "{f}:6:15: options.backend apple boots with UEFI only (firmware: bios is not possible) "
+     "(in vms -> a -> firmware)"),
+    ("utm_unknown_backend",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: utm\n    options: {backend: vz}\n",
+     "{f}:6:24: Input should be 'qemu' or 'apple', got 'vz' "
+     "(in vms -> a -> options -> backend)"),
     ("bad_port",
      'version: 1\nproject: x\ncontainers:\n  c:\n    image: busybox\n'
      '    ports: ["8080:80", "99999:80"]\n',
