@@ -1,0 +1,1 @@
+"""VirtualBox VMs through VBoxManage."""

@@ -1,0 +1,1 @@
+"""VMware Workstation and Fusion VMs through vmrun, vmware-vdiskmanager and the .vmx file."""
