@@ -22,6 +22,8 @@ BUILTIN = {
     "hyperv": "decl.providers.hyperv:HypervProvider",
     "libvirt": "decl.providers.libvirt:LibvirtProvider",
     "qemu": "decl.providers.qemu:QemuProvider",
+    "virtualbox": "decl.providers.virtualbox:VirtualBoxProvider",
+    "vmware": "decl.providers.vmware:VmwareProvider",
 }
 
 

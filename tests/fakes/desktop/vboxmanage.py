@@ -701,6 +701,34 @@ def cmd_modifymedium(ctx: Ctx, args: list[str]) -> None:
         ctx.err.append(PROGRESS)
 
 
+def cmd_closemedium(ctx: Ctx, args: list[str]) -> None:
+    operands, values = options(args, {"--delete": False}, ctx)
+    operands = [o for o in operands if o not in ("disk", "dvd", "floppy")]
+    if not operands:
+        raise ctx.syntax("Missing medium name")
+    found = medium_by_path(ctx, operands[0])
+    path = os.path.abspath(operands[0])
+    if found is None and not os.path.exists(path):
+        raise ctx.com_error(
+            f"Could not find file for the medium '{path}' (VERR_FILE_NOT_FOUND)",
+            "VBOX_E_FILE_ERROR (0x80bb0004)", "MediumWrap", "IMedium",
+            "OpenMedium(Bstr(pszFilenameOrUuid).raw(), enmDevType, AccessMode_ReadWrite, "
+            "fForceNewUuidOnOpen, pMedium.asOutParam())", 178, "VBoxManageDisk.cpp")
+    if found is not None:
+        key, medium = found
+        for vm in ctx.vbox["vms"]:
+            if any(s.get("medium") == key for s in vm["attachments"].values()):
+                raise ctx.com_error(
+                    f"Medium '{medium['path']}' cannot be closed because it is still "
+                    f"attached to 1 virtual machines", "VBOX_E_OBJECT_IN_USE (0x80bb000c)",
+                    "MediumWrap", "IMedium", "Close()", 1858, "VBoxManageDisk.cpp")
+        del ctx.vbox["media"][key]
+        path = medium["path"]
+    if "--delete" in values and os.path.exists(path):
+        ctx.err.append(PROGRESS)
+        os.remove(path)
+
+
 def cmd_startvm(ctx: Ctx, args: list[str]) -> None:
     operands, values = options(args, {"--type": True, "--putenv": True}, ctx)
     if not operands:
@@ -781,6 +809,7 @@ COMMANDS = {
     "storagectl": cmd_storagectl, "storageattach": cmd_storageattach,
     "createmedium": cmd_createmedium, "createhd": cmd_createmedium,
     "modifymedium": cmd_modifymedium, "modifyhd": cmd_modifymedium,
+    "closemedium": cmd_closemedium,
     "startvm": cmd_startvm, "controlvm": cmd_controlvm, "unregistervm": cmd_unregistervm,
 }
 
