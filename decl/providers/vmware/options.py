@@ -1,0 +1,33 @@
+"""`options:` of a VMware (Workstation/Fusion) VM, checked by their own model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VmwareOptions(BaseModel):
+    """VMware-only settings of a VM."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vm_dir: str | None = Field(
+        None, description="Folder holding one folder per VM (NAME/NAME.vmx); default: "
+        "VMware's (~/vmware on Linux, ~/Virtual Machines.localized on macOS, "
+        "~\\Documents\\Virtual Machines on Windows).")
+    guest_os: str = Field("otherlinux-64", description="The .vmx guestOS value, e.g. "
+                          "ubuntu-64, debian12-64, windows11-64, arm-ubuntu-64.")
+    hw_version: int = Field(19, ge=4, description="virtualHW.version of a new VM (19: "
+                            "Workstation 16.2 / Fusion 12.2 and later).")
+    nic_type: Literal["e1000", "e1000e", "vmxnet3"] | None = Field(
+        None, description="ethernet0.virtualDev (default e1000e for a new VM).")
+    shutdown_timeout: float = Field(
+        60.0, ge=0, description="Seconds `vmrun stop soft` (needs VMware Tools) may take "
+        "before `vmrun stop hard`.")
+    graphics: Literal["nogui", "gui"] = Field(
+        "nogui", description="`vmrun start` without a window (nogui) or with one (gui).")
+
+    def comparable(self) -> dict[str, str | None]:
+        """The options compared with the .vmx (None: not managed)."""
+        return {"guest_os": self.guest_os, "nic_type": self.nic_type}
