@@ -108,11 +108,11 @@ def test_lifecycle_create_noop_restart_grow_stop_start_destroy(host, decl_cmd, t
     host.clear_calls()
     apply(host, decl_cmd, path)
     sent = commands(host)
-    shutdown = sent.index(["controlvm", web["uuid"], "acpipowerbutton"])
+    shutdown = sent.index(["controlvm", "web", "acpipowerbutton"])
     modify = next(i for i, a in enumerate(sent) if a[0] == "modifyvm")
     start = next(i for i, a in enumerate(sent) if a[0] == "startvm")
     assert shutdown < modify < start
-    assert ["controlvm", web["uuid"], "poweroff"] not in sent  # the guest obeyed ACPI
+    assert ["controlvm", "web", "poweroff"] not in sent  # the guest obeyed ACPI
     assert vms(host)["web"]["memory"] == 4096 and vms(host)["web"]["state"] == "running"
     assert_noop(host, decl_cmd, path)
 
@@ -160,9 +160,8 @@ def test_hard_power_off_when_the_guest_ignores_acpi(host, decl_cmd, tmp_path):
     host.clear_calls()
     apply(host, decl_cmd, path)
     sent = commands(host)
-    uuid = vms(host)["web"]["uuid"]
-    assert sent.index(["controlvm", uuid, "acpipowerbutton"]) < \
-        sent.index(["controlvm", uuid, "poweroff"])
+    assert sent.index(["controlvm", "web", "acpipowerbutton"]) < \
+        sent.index(["controlvm", "web", "poweroff"])
     assert vms(host)["web"]["cpus"] == 2 and vms(host)["web"]["state"] == "running"
 
 
@@ -263,7 +262,13 @@ def test_plan_time_problems(host, decl_cmd, tmp_path):
     assert "missing.iso does not exist" in done.stdout + done.stderr
     bad = {"web": {"options": {"nic_type": "e1000"}}}
     done = run_decl(host, decl_cmd, "plan", "-f", str(manifest(tmp_path, bad)))
-    assert done.returncode == 1 and "options.nic_type" in done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "decl.yaml:7:" in done.stderr and "options -> nic_type" in done.stderr
+    image = {"web": {"disks": [{"image": str(tmp_path / "x.qcow2")}]}}
+    done = run_decl(host, decl_cmd, "validate", "-f", str(manifest(tmp_path, image)))
+    assert done.returncode == 1
+    assert "empty disks only" in done.stderr and "disks -> 0 -> image" in done.stderr
+    assert vms(host) == {}
 
 
 def test_cdrom_and_bridge(host, decl_cmd, tmp_path):

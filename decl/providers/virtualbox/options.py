@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from decl.providers.vmbase import VmOptions
 
 NicType = Literal["Am79C970A", "Am79C973", "82540EM", "82543GC", "82545EM", "virtio"]
 
 
-class VirtualBoxOptions(BaseModel):
-    """VirtualBox-only settings of a VM."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class VirtualBoxOptions(VmOptions):
+    """VirtualBox-only settings of a VM (shutdown_timeout: seconds the guest may take to
+    power off after the ACPI power button before a hard power-off)."""
 
     vm_dir: str | None = Field(
         None, description="Base folder for the VM (createvm --basefolder); default: "
@@ -20,9 +21,6 @@ class VirtualBoxOptions(BaseModel):
     ostype: str | None = Field(
         None, description="Guest OS type ID (VBoxManage list ostypes), e.g. Ubuntu_64. Used "
         "at creation: VirtualBox reports the type's description, so it is not compared.")
-    shutdown_timeout: float = Field(
-        60.0, ge=0, description="Seconds the guest may take to power off after the ACPI "
-        "power button before a hard power-off.")
     nic_type: NicType | None = Field(
         None, description="Adapter type of NIC 1 (default: VirtualBox's, 82540EM).")
     graphics: Literal["headless", "gui", "separate"] = Field(
