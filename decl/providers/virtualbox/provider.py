@@ -22,7 +22,7 @@ from decl.providers.base import (
     orphan_address,
 )
 from decl.providers.desktop_host import HostSystems
-from decl.providers.virtualbox import locate, machine
+from decl.providers.virtualbox import locate, machine, output
 from decl.providers.virtualbox.driver import (
     KEY_ADDRESS,
     KEY_PROJECT,
@@ -127,7 +127,7 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                 continue
             found.observed.append(Observed(
                 address=address, kind="vm", name=name, provider=self.name, host=conn.host,
-                state=machine.output.run_state(str(info.get("VMState", ""))),
+                state=output.run_state(str(info.get("VMState", ""))),
                 spec=machine.observed_spec(info, extra, capacities), marks=marks,
                 handle={"uuid": uuid, "vmstate": info.get("VMState"),
                         "disks": machine.disk_paths(info, set(capacities)),
@@ -164,7 +164,7 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         vmstate = str(info.get("VMState", ""))
         if vmstate in ("paused", "saved"):
             return vmstate
-        return machine.output.run_state(vmstate)
+        return output.run_state(vmstate)
 
     def power_on(self, op: Operation, options: VirtualBoxOptions) -> None:
         """`startvm --type headless|gui|separate`."""
@@ -282,7 +282,7 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         disks = set((observed.handle.get("disks") or {}).values())
         seed = record.get("seed")
         slots = {port: path for port, (path, _) in
-                 machine.output.disk_slots(info, machine.CONTROLLER).items()}
+                 output.disk_slots(info, machine.CONTROLLER).items()}
         if want_cdrom is not None and want_cdrom != observed.spec.get("cdrom"):
             for port, path in list(slots.items()):
                 if path not in disks and path != seed:
@@ -315,7 +315,7 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         index = 0
         while f"storagecontrollername{index}" in info:
             controller = str(info[f"storagecontrollername{index}"])
-            for port, (path, _) in machine.output.disk_slots(info, controller).items():
+            for port, (path, _) in output.disk_slots(info, controller).items():
                 if path not in made:
                     tool.attach(op.name, controller, port, "hdd", "none")
             index += 1

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from decl.providers.vmbase import VmOptions
 
 
-class VmwareOptions(BaseModel):
-    """VMware-only settings of a VM."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class VmwareOptions(VmOptions):
+    """VMware-only settings of a VM (shutdown_timeout: seconds `vmrun stop soft`, which needs
+    VMware Tools in the guest, may take before `vmrun stop hard`)."""
 
     vm_dir: str | None = Field(
         None, description="Folder holding one folder per VM (NAME/NAME.vmx); default: "
@@ -22,9 +23,6 @@ class VmwareOptions(BaseModel):
                             "Workstation 16.2 / Fusion 12.2 and later).")
     nic_type: Literal["e1000", "e1000e", "vmxnet3"] | None = Field(
         None, description="ethernet0.virtualDev (default e1000e for a new VM).")
-    shutdown_timeout: float = Field(
-        60.0, ge=0, description="Seconds `vmrun stop soft` (needs VMware Tools) may take "
-        "before `vmrun stop hard`.")
     graphics: Literal["nogui", "gui"] = Field(
         "nogui", description="`vmrun start` without a window (nogui) or with one (gui).")
 

@@ -1,31 +1,38 @@
-"""VMware Workstation and Fusion VMs: decl writes the .vmx, vmware-vdiskmanager makes the
-disks, vmrun starts, stops and deletes. Marks are .vmx keys.
+"""VMware Workstation and Fusion VMs on the VM base: decl writes the .vmx, vmware-vdiskmanager
+makes the disks, vmrun starts, stops and deletes. Marks are .vmx keys.
 
 vmrun lists only running VMs, so stopped ones are found from a per-host index of the .vmx
 files this project made (like the venv index) and from `options.vm_dir/NAME/NAME.vmx` of
-each VM of the manifest. The lifecycle hooks (create, update, restart_update, adopt,
-delete, start, stop) each take one change; `apply` only dispatches.
+each VM of the manifest. A running VM's .vmx belongs to VMware (edits are lost at power-off),
+so decl edits it only while the VM is off.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
 from typing import Any
 
-from pydantic import ValidationError
-
-from decl.connections.base import Connection
-from decl.core.plan import Action, Change
+from decl.connections.base import CommandTimeout, Connection
+from decl.core.plan import Action
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import Policy
-from decl.errors import DeclError, ProviderError
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.errors import ProviderError
+from decl.providers.base import (
+    Availability,
+    Discovery,
+    Operation,
+    ValidateContext,
+    ValidationProblem,
+    orphan_address,
+)
 from decl.providers.desktop_host import HostSystems
-from decl.providers.vmspec import disk_names, disk_source_id, options_error, vm_spec, vm_traits
+from decl.providers.vmbase import RUNNING_STATES, VmProvider, VmSupport
+from decl.providers.vmspec import disk_names, disk_source_id, vm_traits
 from decl.providers.vmware import locate, output, vmxspec
-from decl.providers.vmware.driver import Vdisk, Vmrun
+from decl.providers.vmware.driver import Vdisk, Vmrun, VmrunError
 from decl.providers.vmware.options import VmwareOptions
 from decl.providers.vmware.vmx import VmxDocument
 
@@ -35,14 +42,6 @@ TRAITS = dataclasses.replace(vm_traits(), policies={**vm_traits().policies,
                                                     "arch": Policy.REPLACE})
 INDEX_DIR = "~/.local/state/decl/vmware"
 HEAD = 65536
-
-
-def parse_options(address: str, raw: dict[str, Any]) -> VmwareOptions:
-    """A VM's `options`, checked; DeclError naming the bad option."""
-    try:
-        return VmwareOptions(**raw)
-    except ValidationError as exc:
-        raise DeclError(options_error(address, exc)) from None
 
 
 def join(folder: str, *names: str) -> str:
@@ -57,21 +56,33 @@ def parent(path: str) -> str:
     return path[:cut] if cut > 0 else path
 
 
-class VmwareProvider(Provider):
+class VmwareProvider(VmProvider[VmwareOptions]):
     """VMware Workstation (Windows, Linux) and Fusion (macOS) VMs."""
 
     name = "vmware"
-    kinds = ("vm",)
+    options_model = VmwareOptions
     traits = {"vm": TRAITS}
+    support = VmSupport(arches=frozenset({"x86_64", "aarch64"}),
+                        memory_multiple=4 * vmxspec.MIB, min_memory=4 * vmxspec.MIB,
+                        max_disks=15)
 
     def __init__(self) -> None:
         self.hosts = HostSystems()
         self._index_lock = threading.Lock()
 
-    def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
-        """The comparable spec; `options` are checked here so a typo fails at plan time."""
-        options = parse_options(f"vm.{name}", model.options)
-        return vm_spec(model, options.comparable())
+    @classmethod
+    def validate_vm(cls, model: Any, options: Any, context: ValidateContext
+                    ) -> list[ValidationProblem]:
+        """Disks: empty ones only, in whole MiB (vmware-vdiskmanager's unit)."""
+        problems = []
+        for index, disk in enumerate(model.disks):
+            if disk.image:
+                problems.append(ValidationProblem(context.at("disks", index, "image"), (
+                    "the vmware provider makes empty disks only (install from `cdrom`)")))
+            elif disk.size % vmxspec.MIB:
+                problems.append(ValidationProblem(context.at("disks", index, "size"),
+                                                  "VMware sizes disks in whole MiB"))
+        return problems
 
     # -- tools and paths --------------------------------------------------------------------
 
@@ -80,7 +91,7 @@ class VmwareProvider(Provider):
         found = {}
         for tool in ("vmrun", "vmware-vdiskmanager"):
             path = self.hosts.tool(conn, locate.program_name(tool, system),
-                                   lambda s, e, t=tool: locate.install_locations(t, s, e))
+                                   functools.partial(locate.install_locations, tool))
             if path is None:
                 raise ProviderError(f"{tool} is not installed on host {conn.host} (looked on "
                                     "PATH and in VMware's install folder)")
@@ -154,9 +165,8 @@ class VmwareProvider(Provider):
         running = vmrun.running()
         found = Discovery()
         candidates: dict[str, Desired | None] = {}
-        for desired in wanted:
-            options = parse_options(desired.address, desired.model.options)
-            candidates[self._vmx_path(conn, desired.name, options)] = desired
+        for item in wanted:
+            candidates[self._vmx_path(conn, item.name, self.options_of(item.model))] = item
         for path in [*self._index(conn, project).values(), *running]:
             if not any(locate.same_vmx_path(path, known, system) for known in candidates):
                 candidates[path] = None
@@ -165,10 +175,8 @@ class VmwareProvider(Provider):
             if doc is None:
                 continue
             marks = vmxspec.marks_of(doc)
-            ours = marks is not None and marks.project == project
-            if desired is None and not ours:
-                continue
-            if desired is not None and ours and marks.address != desired.address:  # type: ignore[union-attr]
+            address = orphan_address(marks, project, desired)
+            if address is None:
                 continue
             name = path.replace("\\", "/").rsplit("/", 1)[-1][: -len(".vmx")]
             sizes = {}
@@ -179,9 +187,8 @@ class VmwareProvider(Provider):
                 sizes[file] = output.vmdk_capacity(head) if head is not None else None
             is_running = any(locate.same_vmx_path(path, r, system) for r in running)
             found.observed.append(Observed(
-                address=desired.address if desired else marks.address,  # type: ignore[union-attr]
-                kind="vm", name=desired.name if desired else name, provider=self.name,
-                host=conn.host, state="running" if is_running else "stopped",
+                address=address, kind="vm", name=desired.name if desired else name,
+                provider=self.name, host=conn.host, state="running" if is_running else "stopped",
                 spec=vmxspec.observed_spec(doc, desired.name if desired else name, sizes),
                 marks=marks, handle={"vmx": path}))
         for desired in wanted:
@@ -193,78 +200,64 @@ class VmwareProvider(Provider):
 
     def _problem(self, conn: Connection, desired: Desired) -> str | None:
         model = desired.model
-        if model.memory % vmxspec.MIB:
-            return "memory must be a whole number of MiB for VMware"
-        for index, disk in enumerate(model.disks):
-            if disk.image:
-                return (f"disks[{index}].image: the vmware provider makes empty disks only "
-                        "(install from `cdrom`)")
-            if disk.size % vmxspec.MIB:
-                return f"disks[{index}].size must be a whole number of MiB for VMware"
-        if len(model.disks) > 15:
-            return "at most 15 disks on the SCSI controller"
         if model.cdrom and not conn.exists(conn.expand_user(model.cdrom)):
             return f"cdrom {model.cdrom} does not exist on host {conn.host}"
         return None
 
-    # -- apply ----------------------------------------------------------------------------------
+    # -- primitives -----------------------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """Dispatch one change to its hook."""
-        action = change.action
-        if action is Action.DELETE:
-            if observed is not None:
-                self.delete(change, observed, conn, progress)
-            return
-        if desired is None:
-            raise ProviderError(f"{change.address}: nothing in the manifest to {action.value}")
-        if action is Action.REPLACE:
-            if observed is not None:
-                self.delete(change, observed, conn, progress)
-            self.create(change, desired, conn, progress)
-        elif action is Action.CREATE:
-            self.create(change, desired, conn, progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            if observed is None:
-                raise ProviderError(f"{change.address}: the VM to change is gone")
-            self.update(change, desired, observed, conn, progress)
-        elif action is Action.START:
-            self.start(desired, conn, progress)
-        elif action is Action.STOP:
-            self.stop(desired, conn, progress)
-        else:
-            raise ProviderError(f"{change.address}: action {action.value} is not supported")
+    def _vmx_for(self, op: Operation) -> str:
+        """The VM's .vmx: where the manifest puts it, or where discovery found an orphan."""
+        if op.desired is not None:
+            return self._vmx_path(op.conn, op.name, self.options_of(op.desired.model))
+        return str(op.need_observed().handle["vmx"])
 
-    def _vmx_of(self, conn: Connection, desired: Desired) -> str:
-        return self._vmx_path(conn, desired.name,
-                              parse_options(desired.address, desired.model.options))
+    def read_marks(self, op: Operation) -> Marks | None:
+        """The marks in the .vmx now."""
+        doc = self._read_vmx(op.conn, self._vmx_for(op))
+        return vmxspec.marks_of(doc) if doc is not None else None
 
-    def start(self, desired: Desired, conn: Connection, progress: Progress) -> None:
+    def power_state(self, op: Operation) -> str | None:
+        """running when `vmrun list` names the .vmx, stopped otherwise; None when gone."""
+        vmx = self._vmx_for(op)
+        if not op.conn.exists(vmx):
+            return None
+        vmrun, _ = self._tools(op.conn)
+        system = self.hosts.system(op.conn)
+        return "running" if any(locate.same_vmx_path(vmx, path, system)
+                                for path in vmrun.running()) else "stopped"
+
+    def power_on(self, op: Operation, options: VmwareOptions) -> None:
         """`vmrun start VMX nogui|gui`."""
-        options = parse_options(desired.address, desired.model.options)
-        vmrun, _ = self._tools(conn)
-        progress(f"starting {desired.name}", None)
-        vmrun.start(self._vmx_of(conn, desired), options.graphics)
+        vmrun, _ = self._tools(op.conn)
+        vmrun.start(self._vmx_for(op), options.graphics)
 
-    def stop(self, desired: Desired, conn: Connection, progress: Progress) -> None:
-        """`vmrun stop soft`, then `stop hard` after options.shutdown_timeout."""
-        options = parse_options(desired.address, desired.model.options)
-        vmrun, _ = self._tools(conn)
-        progress(f"stopping {desired.name} (hard stop after {options.shutdown_timeout:g} s)",
-                 None)
-        how = vmrun.stop(self._vmx_of(conn, desired), options.shutdown_timeout)
-        if how == "hard":
-            progress(f"{desired.name} did not stop softly: stopped hard", None)
+    def soft_stop(self, op: Operation, options: VmwareOptions) -> bool:
+        """`vmrun stop soft` (needs VMware Tools; blocks up to options.shutdown_timeout).
+        False when vmrun refused (no Tools): the base stops hard at once."""
+        vmrun, _ = self._tools(op.conn)
+        vmx = self._vmx_for(op)
+        try:
+            vmrun.run(["stop", vmx, "soft"], f"stopping {vmx}",
+                      timeout=max(float(options.shutdown_timeout), 1.0))
+        except CommandTimeout:
+            return True  # still running: the base stops it hard
+        except VmrunError as exc:
+            return output.not_powered_on(str(exc))
+        return True
 
-    def create(self, change: Change, desired: Desired, conn: Connection,
-               progress: Progress) -> None:
+    def hard_stop(self, op: Operation, options: VmwareOptions) -> None:
+        """`vmrun stop hard`."""
+        vmrun, _ = self._tools(op.conn)
+        vmrun.stop_hard(self._vmx_for(op))
+
+    def define(self, op: Operation, options: VmwareOptions) -> None:
         """Disks, then the .vmx (written atomically, marks included), then the index; a
         failure removes what this call made, so the next plan creates it again."""
+        conn, desired = op.conn, op.need_desired()
         _, vdisk = self._tools(conn)
         model = desired.model
-        options = parse_options(desired.address, model.options)
-        vmx = self._vmx_path(conn, desired.name, options)
+        vmx = self._vmx_for(op)
         if conn.exists(vmx):
             raise ProviderError(f"{desired.address}: {vmx} already exists")
         folder = parent(vmx)
@@ -277,16 +270,16 @@ class VmwareProvider(Provider):
                                                     strict=True)):
                 file = f"{desired.name}-{dev}.vmdk"
                 path = join(folder, file)
-                progress(f"making disk {dev} ({path})", None)
+                op.progress(f"making disk {dev} ({path})", None)
                 vdisk.create(path, disk.size)
                 made.append(path)
                 vmxspec.add_disk(doc, index, dev, file, disk_source_id(disk))
             cdrom = conn.expand_user(model.cdrom) if model.cdrom else None
             vmxspec.apply_spec(doc, desired.name, desired.spec, options.nic_type, cdrom)
-            vmxspec.set_marks(doc, Marks(change.project, desired.address, desired.spec_hash))
+            vmxspec.set_marks(doc, op.marks())
             conn.write_file(vmx, doc.render().encode("utf-8"))
             made.append(vmx)
-            self._remember(conn, change.project, desired.address, vmx)
+            self._remember(conn, op.project, desired.address, vmx)
         except BaseException:
             for path in made:
                 try:
@@ -294,8 +287,6 @@ class VmwareProvider(Provider):
                 except (OSError, ProviderError):
                     pass  # the original error is the one to report
             raise
-        if change.target_state == "running":
-            self.start(desired, conn, progress)
 
     def _remove_disk_files(self, conn: Connection, path: str) -> None:
         """A file decl made; for a .vmdk also its extents."""
@@ -305,96 +296,72 @@ class VmwareProvider(Provider):
                 conn.remove(join(parent(path), name))
         conn.remove(path)
 
-    def update(self, change: Change, desired: Desired, observed: Observed, conn: Connection,
-               progress: Progress) -> None:
-        """Stop a running VM (its VMX process owns the .vmx), edit the .vmx keeping every
-        other key, grow disks, put the marks, and start it again."""
-        vmrun, vdisk = self._tools(conn)
-        options = parse_options(desired.address, desired.model.options)
-        vmx = str(observed.handle["vmx"])
-        running = observed.state == "running"
-        was_running = running
-        changed = bool(change.fields) or change.action is Action.UPDATE_RESTART
-        if running and (changed or change.action is Action.ADOPT):
-            progress(f"restarting {desired.name}: stopping (hard stop after "
-                     f"{options.shutdown_timeout:g} s)", None)
-            vmrun.stop(vmx, options.shutdown_timeout)
-            running = False
+    def modify(self, op: Operation, options: VmwareOptions, fields: set[str]) -> None:
+        """Edit the .vmx keeping every other line, put the marks, write it atomically (the
+        VM is off: see adopt)."""
+        conn, desired = op.conn, op.need_desired()
+        vmx = self._vmx_for(op)
         doc = self._read_vmx(conn, vmx)
         if doc is None:
-            raise ProviderError(f"{desired.address}: {vmx} is gone")
-        self._grow(vdisk, conn, vmx, doc, desired, observed, progress)
+            raise ProviderError(f"{op.address}: {vmx} is gone")
         cdrom = desired.spec.get("cdrom")
         vmxspec.apply_spec(doc, desired.name, desired.spec, options.nic_type,
                            conn.expand_user(cdrom) if cdrom else None)
-        if change.action is Action.ADOPT:
+        if op.action is Action.ADOPT:
             wanted = desired.spec.get("disk_source") or {}
-            for dev, (_, file) in zip(disk_names(len(vmxspec.disks_of(doc))),
-                                      vmxspec.disks_of(doc), strict=True):
+            disks = vmxspec.disks_of(doc)
+            for dev, (_, file) in zip(disk_names(len(disks)), disks, strict=True):
                 if dev in wanted and doc.get(f"decl.disk.{dev}.file") is None:
                     doc.update([(f"decl.disk.{dev}.file", file),
                                 (f"decl.disk.{dev}.source", str(wanted[dev]))])
-        vmxspec.set_marks(doc, Marks(change.project, desired.address, desired.spec_hash))
-        progress(f"writing {vmx}", None)
+        vmxspec.set_marks(doc, op.marks())
+        op.progress(f"writing {vmx}", None)
         conn.write_file(vmx, doc.render().encode("utf-8"))
-        self._remember(conn, change.project, desired.address, vmx)
-        target = change.target_state or ("running" if was_running else None)
-        if target == "running" and not running:
-            self.start(desired, conn, progress)
-        elif target == "stopped" and running:
-            self.stop(desired, conn, progress)
+        self._remember(conn, op.project, desired.address, vmx)
 
-    def restart_update(self, change: Change, desired: Desired, observed: Observed,
-                       conn: Connection, progress: Progress) -> None:
-        """The same as update: the .vmx is edited only while the VM is off."""
-        self.update(change, desired, observed, conn, progress)
+    def update(self, op: Operation) -> None:
+        """Every VMware change edits the .vmx, which a running VM would overwrite at
+        power-off: always the restart path."""
+        self.restart_update(op)
 
-    def adopt(self, change: Change, desired: Desired, observed: Observed, conn: Connection,
-              progress: Progress) -> None:
-        """Put this project's marks in an existing .vmx (its disks are taken as they are
-        and will not be deleted by decl)."""
-        self.update(change, desired, observed, conn, progress)
+    def adopt(self, op: Operation) -> None:
+        """The marks go in the .vmx, so a running VM is stopped for it and started again."""
+        self.restart_update(op)
 
-    def _grow(self, vdisk: Vdisk, conn: Connection, vmx: str, doc: VmxDocument,
-              desired: Desired, observed: Observed, progress: Progress) -> None:
-        wanted = desired.spec.get("disk_size") or {}
-        have = observed.spec.get("disk_size") or {}
+    def grow_disk(self, op: Operation, options: VmwareOptions, dev: str, size: int,
+                  running: bool) -> None:
+        """`vmware-vdiskmanager -x` (the VM is powered off)."""
+        vmx = self._vmx_for(op)
+        doc = self._read_vmx(op.conn, vmx)
+        if doc is None:
+            raise ProviderError(f"{op.address}: {vmx} is gone")
         disks = vmxspec.disks_of(doc)
         files = dict(zip(disk_names(len(disks)), [f for _, f in disks], strict=True))
-        for dev, size in wanted.items():
-            current = have.get(dev)
-            if size is None or current is None or size == current or dev not in files:
-                continue
-            if size < current:
-                raise ProviderError(f"{desired.address}: disk {dev} cannot shrink")
-            path = files[dev] if files[dev].startswith(("/", "\\")) else join(parent(vmx),
-                                                                                 files[dev])
-            progress(f"growing disk {dev} to {output.size_argument(size)}", None)
+        if dev in files:
+            file = files[dev]
+            path = file if file.startswith(("/", "\\")) else join(parent(vmx), file)
+            _, vdisk = self._tools(op.conn)
             vdisk.expand(path, size)
 
-    def delete(self, change: Change, observed: Observed, conn: Connection,
-               progress: Progress) -> None:
-        """Stop the VM hard and delete it with `vmrun deleteVM`; disks decl did not make
-        are taken out of the .vmx first, so they stay."""
+    def remove(self, op: Operation, options: VmwareOptions) -> None:
+        """`vmrun deleteVM`; disks decl did not make are taken out of the .vmx first, so
+        they stay. The VM leaves the index."""
+        conn = op.conn
         vmrun, _ = self._tools(conn)
-        vmx = str(observed.handle["vmx"])
+        vmx = self._vmx_for(op)
         doc = self._read_vmx(conn, vmx)
         if doc is None:
             return
         marks = vmxspec.marks_of(doc)
-        if marks is None or observed.marks is None or marks.project != observed.marks.project:
-            raise ProviderError(f"{observed.address}: {vmx} carries no mark of this project: "
-                                "decl will not delete it")
-        if observed.state == "running":
-            progress(f"stopping {observed.name}", None)
-            vmrun.stop_hard(vmx)
-            doc = self._read_vmx(conn, vmx) or doc
         made = set(vmxspec.made_disks(doc).values())
         kept = [(slot, file) for slot, file in vmxspec.disks_of(doc) if file not in made]
         if kept:
             for slot, _ in kept:
                 doc.delete_prefix(f"{slot}.")
             conn.write_file(vmx, doc.render().encode("utf-8"))
-        progress(f"deleting {vmx}", None)
         vmrun.delete(vmx)
-        self._remember(conn, marks.project, marks.address, None)
+        if marks is not None:
+            self._remember(conn, marks.project, marks.address, None)
+
+
+__all__ = ["RUNNING_STATES", "VmwareProvider"]
