@@ -123,15 +123,9 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
             infos = list(pool.map(lambda item: tool.info(item[1]), relevant))
         capacities = {m.uuid: m.capacity for m in tool.list_hdds()} if relevant else {}
         for (name, uuid, extra, marks, address), info in zip(relevant, infos, strict=True):
-            if info is None:
-                continue
-            found.observed.append(Observed(
-                address=address, kind="vm", name=name, provider=self.name, host=conn.host,
-                state=output.run_state(str(info.get("VMState", ""))),
-                spec=machine.observed_spec(info, extra, capacities), marks=marks,
-                handle={"uuid": uuid, "vmstate": info.get("VMState"),
-                        "disks": machine.disk_paths(info, set(capacities)),
-                        "record": machine.record_of(extra)}))
+            if info is not None:
+                found.observed.append(self._observed(conn, name, uuid, extra, marks, address,
+                                                     info, capacities))
         existing = {name for name, _ in vms}
         for desired in wanted:
             if desired.state != "absent":
@@ -139,6 +133,29 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                 if problem:
                     found.problems[desired.address] = problem
         return found
+
+    def _observed(self, conn: Connection, name: str, uuid: str, extra: dict[str, str],
+                  marks: Marks | None, address: str, info: dict[str, str | int],
+                  capacities: dict[str, int]) -> Observed:
+        return Observed(
+            address=address, kind="vm", name=name, provider=self.name, host=conn.host,
+            state=output.run_state(str(info.get("VMState", ""))),
+            spec=machine.observed_spec(info, extra, capacities), marks=marks,
+            handle={"uuid": uuid, "vmstate": info.get("VMState"),
+                    "disks": machine.disk_paths(info, set(capacities)),
+                    "record": machine.record_of(extra)})
+
+    def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
+        """One VM after a change: its showvminfo, its extradata and `list hdds` (three
+        processes, whatever the number of VMs on the host)."""
+        tool = self._tool(conn)
+        info = tool.info(desired.name)
+        extra = tool.extradata(desired.name) if info is not None else None
+        if info is None or extra is None:
+            return None
+        capacities = {m.uuid: m.capacity for m in tool.list_hdds()}
+        return self._observed(conn, desired.name, str(info.get("UUID", "")).lower(), extra,
+                              machine.marks_of(extra), desired.address, info, capacities)
 
     def _problem(self, conn: Connection, desired: Desired, exists: bool) -> str | None:
         """A plan-time error of a wanted VM on its host, or None."""
