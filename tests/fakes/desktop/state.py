@@ -53,7 +53,7 @@ def empty_state(directory: str) -> dict[str, Any]:
         "virtualbox": {"version": "7.1.4r165100",
                        "machine_folder": os.path.join(directory, "VirtualBox VMs"),
                        "vms": [], "media": {}, "acpi": "honor", "acpi_delay": 0.2},
-        "vmware": {"product": "ws", "version": "17.6.1 build-24319023", "running": {},
+        "vmware": {"product": "ws", "version": "1.17.0 build-24319023", "running": {},
                    "soft_stop": "ok"},
         "windows": False,
         "faults": [],

@@ -203,8 +203,8 @@ def vmrun_main(argv: list[str]) -> int:
                 host_type = args[1] if len(args) > 1 else ""
                 args = args[2:]
             if not args:
-                lines = ["vmrun version " + data["vmware"]["version"].replace(" build-", "-"),
-                         "", "Usage: vmrun [AUTHENTICATION-FLAGS] COMMAND [PARAMETERS]"]
+                lines = ["vmrun version " + data["vmware"]["version"], "",
+                         "Usage: vmrun [AUTHENTICATION-FLAGS] COMMAND [PARAMETERS]"]
                 raise Fail(255, lines)
             if host_type != product:
                 raise Fail(255, ["Unable to connect to host.",
