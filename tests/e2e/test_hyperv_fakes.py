@@ -170,3 +170,52 @@ def test_bad_options_are_reported(host, decl_cmd, tmp_path):
     assert f"{path}:" in done.stderr
     assert "unknown option 'bogus'" in done.stderr and "(and 1 more problem)" in done.stderr
     assert "(in vms -> web -> options -> bogus)" in done.stderr
+
+
+def test_disk_sizes_come_from_get_vhd(host, decl_cmd, tmp_path):
+    wanted = {"web": {"memory": "512MiB", "disks": [{"image": BASE, "size": "12GiB"},
+                                                    {"size": "1GiB"}]}}
+    path = manifest(tmp_path, wanted)
+    assert run_decl(host, decl_cmd, "apply", "-y", "-f", str(path)).returncode == 0
+    assert run_decl(host, decl_cmd, "plan", "--detailed-exitcode",
+                    "-f", str(path)).returncode == 0
+    second = vms(host)["web"]["Disks"][1]
+
+    # shrunk outside decl (Resize-VHD -ToMinimumSize by hand): the plan sees it through
+    # Get-VHD, as drift, and grows it back
+    host.edit(lambda d: d["hyperv"]["vhds"][second.lower()].update(Size=GIB // 2))
+    change = plan_json(host, decl_cmd, path)["changes"][0]
+    assert change["origin"] == "drift" and "changed outside decl" in change["cause"]
+    assert [(f["path"], f["before"], f["after"]) for f in change["fields"]] == [
+        ("disk_size.vdb", GIB // 2, GIB)]
+    # grown outside decl: decl will not shrink it, and says so
+    host.edit(lambda d: d["hyperv"]["vhds"][second.lower()].update(Size=3 * GIB))
+    done = run_decl(host, decl_cmd, "plan", "--json", "-f", str(path))
+    assert done.returncode == 1
+    assert "disk vdb cannot shrink from 3GiB to 1GiB" in done.stdout
+    host.edit(lambda d: d["hyperv"]["vhds"][second.lower()].update(Size=GIB))
+
+    # the manifest grows a disk: Resize-VHD while the VM is off, then it starts again
+    wanted["web"]["disks"][1]["size"] = "4GiB"
+    path = manifest(tmp_path, wanted)
+    plan = plan_json(host, decl_cmd, path)
+    assert [(c["address"], c["action"]) for c in plan["changes"]] == [
+        ("vm.web", "update_restart")]
+    host.clear_calls()
+    done = run_decl(host, decl_cmd, "apply", "-y", "-f", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert host.load()["hyperv"]["vhds"][second.lower()]["Size"] == 4 * GIB
+    sent = scripts(host)
+    stop = next(i for i, s in enumerate(sent) if "Stop-VM -Force" in s)
+    resize = next(i for i, s in enumerate(sent) if "Resize-VHD" in s)
+    start = next(i for i, s in enumerate(sent) if "Start-VM" in s)
+    assert stop < resize < start
+    assert run_decl(host, decl_cmd, "plan", "--detailed-exitcode",
+                    "-f", str(path)).returncode == 0
+
+    # a differencing disk moved to another parent outside decl: its source changed
+    host.edit(lambda d: d["hyperv"]["vhds"][vms(host)["web"]["Disks"][0].lower()].update(
+        ParentPath="C:\\images\\other.vhdx"))
+    change = plan_json(host, decl_cmd, path)["changes"][0]
+    assert change["action"] == "replace" and change["origin"] == "drift"
+    assert change["fields"][0]["path"] == "disk_source.vda"

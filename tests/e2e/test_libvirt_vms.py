@@ -261,3 +261,30 @@ def test_over_ssh(lab, request):
         assert not os.path.exists(os.path.join(lab["pool"], f"{name}-vda.qcow2"))
     finally:
         server.stop()
+
+
+def test_cloud_init_is_read_from_the_seed_iso(lab):
+    from decl.connections.local import LocalConnection
+    from decl.providers import cloudinit
+
+    if cloudinit.iso_tool(LocalConnection()) is None:
+        from tests.backends import missing_backend
+
+        missing_backend("libvirt", "cloud_init needs genisoimage, mkisofs or xorriso")
+    name = f"{lab['prefix']}-ci"
+    wanted = vm(lab, state="stopped", cloud_init={"hostname": "alpha", "user": "lab"})
+    manifest = write_manifest(os.path.join(lab["dir"], "decl.yaml"), "lvci", {name: wanted})
+    apply(manifest)
+    assert_no_changes(manifest)
+    seed = os.path.join(lab["pool"], f"{name}-seed.iso")
+    cloudinit.make_seed_iso(LocalConnection(), seed,
+                            {"hostname": "beta", "user": "lab", "ssh_authorized_keys": []},
+                            name)
+    change = plan_json(manifest)["changes"][0]
+    assert change["origin"] == "drift" and "changed outside decl" in change["cause"]
+    assert [f["path"] for f in change["fields"]] == ["cloud_init"]
+    assert change["fields"][0]["before"]["hostname"] == "beta"
+    apply(manifest)
+    assert cloudinit.read_seed(open(seed, "rb").read())["hostname"] == "alpha"
+    assert_no_changes(manifest)
+    destroy(manifest)

@@ -207,3 +207,75 @@ def test_bad_input_is_a_plan_error(lab):
         assert f"{QEMU_BINARY[missing]}, which is not installed" in errors["vm.arch"]
     assert decl("apply", "-y", "-f", manifest).returncode != 0
     assert not os.path.exists(os.path.join(lab["root"], "qbad"))
+
+
+def _fields(plan: dict) -> dict:
+    (change,) = plan["changes"]
+    assert change["origin"] == "drift" and "changed outside decl" in change["cause"], change
+    return {f["path"]: (f["before"], f["after"]) for f in change["fields"]}
+
+
+def test_changes_outside_decl_are_seen_from_the_backend(lab):
+    """Every observed field comes from qemu itself: the running process's command line and
+    QMP, the seed ISO's content, the disk files; a stopped VM's launch config (its
+    definition). Each changed outside decl shows as drift."""
+    import subprocess
+
+    from decl.providers import cloudinit
+    from decl.providers.qemu.vmdir import qemu_argv
+
+    if cloudinit.iso_tool(__import__("decl.connections.local", fromlist=["x"])
+                          .LocalConnection()) is None:
+        missing_backend("qemu", "cloud_init needs genisoimage, mkisofs or xorriso")
+    isos = {name: os.path.join(lab["dir"], f"{name}.iso") for name in ("a", "b")}
+    for path in isos.values():
+        open(path, "wb").write(b"\0" * 65536)
+    wanted = vm(lab, cloud_init={"hostname": "alpha"}, cdrom=isos["a"])
+    manifest = write_manifest(os.path.join(lab["dir"], "decl.yaml"), "qdrift", {"web": wanted})
+    apply(manifest)
+    vmdir = os.path.join(lab["root"], "qdrift", "web")
+    assert_no_changes(manifest)
+    config = json.load(open(os.path.join(vmdir, "decl.json")))["config"]
+
+    # qemu restarted by hand with more memory, another cpu count and a network
+    pid = pid_of(vmdir)
+    os.kill(pid, signal.SIGKILL)
+    wait_gone(pid)
+    by_hand = {**config, "memory": 96 * MiB, "cpus": 2, "network": {"mode": "nat"}}
+    done = subprocess.run(qemu_argv(by_hand, vmdir, False), cwd=vmdir, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    fields = _fields(plan_json(manifest))
+    assert fields["memory"] == (96 * MiB, 64 * MiB) and fields["cpus"] == (2, 1)
+    assert fields["network.mode"] == ("nat", "none")
+    apply(manifest)
+    assert_no_changes(manifest)
+
+    # the seed ISO replaced: its content is read back
+    cloudinit.make_seed_iso(__import__("decl.connections.local", fromlist=["x"])
+                            .LocalConnection(), os.path.join(vmdir, "seed.iso"),
+                            {"hostname": "beta", "user": None, "ssh_authorized_keys": []}, "web")
+    fields = _fields(plan_json(manifest))
+    assert fields["cloud_init"][0]["hostname"] == "beta"
+    apply(manifest)
+    assert_no_changes(manifest)
+
+    # stopped: the definition qemu will start from, edited by hand
+    stopped = write_manifest(manifest, "qdrift", {"web": {**wanted, "state": "stopped"}})
+    apply(stopped)
+    assert pid_of(vmdir) is None
+    path = os.path.join(vmdir, "decl.json")
+    mark = json.load(open(path))
+    mark["config"].update(cdrom=isos["b"], memory=128 * MiB)
+    json.dump(mark, open(path, "w"))
+    fields = _fields(plan_json(stopped))
+    assert fields["cdrom"] == (isos["b"], isos["a"])
+    assert fields["memory"] == (128 * MiB, 64 * MiB)
+    mark["config"].update(firmware="uefi", uefi_code="/usr/share/OVMF/OVMF_CODE.fd",
+                          cdrom=isos["a"], memory=64 * MiB)
+    json.dump(mark, open(path, "w"))
+    plan = plan_json(stopped)
+    assert _fields(plan)["firmware"] == ("uefi", "bios")
+    assert plan["changes"][0]["action"] == "replace"
+    destroy(stopped)
+    assert not os.path.exists(vmdir)

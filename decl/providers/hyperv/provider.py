@@ -29,6 +29,7 @@ from decl.providers.base import (
 from decl.providers.hyperv import notes as vm_notes
 from decl.providers.hyperv import powershell as ps
 from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
+from decl.providers.vmspec import check_vm_field, disk_names
 
 PENDING_HASH = "pending"
 DEFAULT_SWITCH = "Default Switch"
@@ -47,14 +48,18 @@ TRAITS = KindTraits(
         "memory": Policy.RESTART,
         "switch": Policy.LIVE,
         "generation": Policy.REPLACE,
-        "disks": Policy.REPLACE,
+        "disk_count": Policy.REPLACE,
+        "disk_source": Policy.REPLACE,
+        # Resize-VHD grows an IDE-attached disk (generation 1) only while the VM is off
+        "disk_size": Policy.RESTART,
         "disk_mode": Policy.REPLACE,
         "path": Policy.REPLACE,
     },
     default_policy=Policy.REPLACE,
     destroys_data="its disks",
     has_run_state=True,
-    size_fields=frozenset({"memory"}),
+    size_fields=frozenset({"memory", "disk_size"}),
+    check=check_vm_field,
 )
 
 
@@ -92,6 +97,39 @@ def vm_state(value: Any) -> str:
         return VM_STATES.get(value, f"state-{value}")
     word = str(value or "").strip().lower()
     return STATE_WORDS.get(word, word or "unknown")
+
+
+def disk_source(image: str | None) -> str:
+    """What a disk is made from, as compared: the parent image's path (Windows paths compare
+    without case), or "empty"."""
+    return image.lower() if image else "empty"
+
+
+def observed_disks(attached: list[str], vhds: dict[str, dict[str, Any]],
+                   created: dict[str, Any]) -> dict[str, Any]:
+    """disk_count, disk_size and disk_source of a VM from its attached drives and Get-VHD.
+
+    Sizes are Get-VHD's virtual sizes; a differencing disk's source is its ParentPath. A copy
+    of an image has no parent: its source is taken from the creation record in the VM's Notes
+    (Hyper-V cannot tell a copy from an empty disk). A drive Get-VHD could not read shows as
+    size None, source "missing"."""
+    made = list(created.get("disks") or [])
+    devs = disk_names(len(attached))
+    sizes: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for index, (dev, path) in enumerate(zip(devs, attached, strict=True)):
+        vhd = vhds.get(path.lower())
+        if vhd is None:
+            sizes[dev], sources[dev] = None, "missing"
+            continue
+        sizes[dev] = vhd.get("Size")
+        parent = vhd.get("ParentPath") or None
+        recorded = made[index].get("image") if index < len(made) and \
+            isinstance(made[index], dict) else None
+        if parent is None and recorded and created.get("disk_mode") == "copy":
+            parent = recorded
+        sources[dev] = disk_source(parent)
+    return {"disk_count": len(attached), "disk_size": sizes, "disk_source": sources}
 
 
 def windows_join(directory: str, name: str) -> str:
@@ -139,7 +177,7 @@ class HypervProvider(VmProvider[HypervOptions]):
         """cpus, memory, generation, switch, disks (and how they are made), path."""
         options = self.options_of(model)
         generation = options.generation or (2 if model.firmware == "uefi" else 1)
-        disks = [{"size": disk.size, "image": disk.image} for disk in model.disks]
+        devs = disk_names(len(model.disks))
         if options.switch is not None:
             switch = options.switch
         elif model.network.mode == "bridge":
@@ -153,8 +191,11 @@ class HypervProvider(VmProvider[HypervOptions]):
             "memory": model.memory,
             "generation": generation,
             "switch": switch,
-            "disks": disks,
-            "disk_mode": options.disk_mode if any(d["image"] for d in disks) else None,
+            "disk_count": len(model.disks),
+            "disk_size": {dev: disk.size for dev, disk in zip(devs, model.disks, strict=True)},
+            "disk_source": {dev: disk_source(disk.image)
+                            for dev, disk in zip(devs, model.disks, strict=True)},
+            "disk_mode": options.disk_mode if any(d.image for d in model.disks) else None,
             "path": options.path,
         }
 
@@ -209,21 +250,26 @@ class HypervProvider(VmProvider[HypervOptions]):
             "Get-VM | Get-VMHardDiskDrive | Select-Object VMId, Path | ConvertTo-Json",
             f"Write-Output '{ps.SEPARATOR}'",
             "Get-VMSwitch | Select-Object Name, SwitchType | ConvertTo-Json",
+            f"Write-Output '{ps.SEPARATOR}'",
+            "Get-VM | Get-VMHardDiskDrive | Get-VHD -ErrorAction SilentlyContinue | "
+            "Select-Object Path, Size, ParentPath | ConvertTo-Json",
         ), f"listing Hyper-V VMs on host {conn.host}", timeout=300)
         try:
-            vms_s, nics_s, disks_s, switches_s = ps.split_sections(text, 4)
+            vms_s, nics_s, disks_s, switches_s, vhds_s = ps.split_sections(text, 5)
             vms = ps.parse_json_list(vms_s)
             nics = ps.parse_json_list(nics_s)
             drives = ps.parse_json_list(disks_s)
             switches = {str(s.get("Name", "")).lower() for s in ps.parse_json_list(switches_s)}
+            vhds = {str(v.get("Path", "")).lower(): v for v in ps.parse_json_list(vhds_s)}
         except ValueError as exc:
             raise ProviderError(f"unexpected output from Get-VM on host {conn.host}: {exc}") \
                 from None
-        return self._match(conn, project, wanted, vms, nics, drives, switches)
+        return self._match(conn, project, wanted, vms, nics, drives, switches, vhds)
 
     def _match(self, conn: Connection, project: str, wanted: list[Desired],
                vms: list[dict[str, Any]], nics: list[dict[str, Any]],
-               drives: list[dict[str, Any]], switches: set[str]) -> Discovery:
+               drives: list[dict[str, Any]], switches: set[str],
+               vhds: dict[str, dict[str, Any]]) -> Discovery:
         found = Discovery()
         by_address = {d.address: d for d in wanted}
         parsed = []
@@ -241,7 +287,8 @@ class HypervProvider(VmProvider[HypervOptions]):
                 continue
             claimed.add(marks.address)
             found.observed.append(self._observed(conn, marks.address, vm, marks, created,
-                                                 user_notes, desired, nics, drives))
+                                                 user_notes, desired, nics, drives,
+                                                 vhds))
         for desired in wanted:
             if desired.address in claimed:
                 continue
@@ -255,7 +302,8 @@ class HypervProvider(VmProvider[HypervOptions]):
             if same:
                 vm, marks, created, user_notes = same[0]
                 found.observed.append(self._observed(conn, desired.address, vm, marks, created,
-                                                     user_notes, desired, nics, drives))
+                                                     user_notes, desired, nics, drives,
+                                                 vhds))
             switch = desired.spec.get("switch")
             if desired.state != "absent" and switch and switch.lower() not in switches:
                 found.problems[desired.address] = (
@@ -266,15 +314,18 @@ class HypervProvider(VmProvider[HypervOptions]):
     def _observed(self, conn: Connection, address: str, vm: dict[str, Any],
                   marks: Marks | None, created: dict[str, Any], user_notes: str,
                   desired: Desired | None, nics: list[dict[str, Any]],
-                  drives: list[dict[str, Any]]) -> Observed:
+                  drives: list[dict[str, Any]], vhds: dict[str, dict[str, Any]]) -> Observed:
         vm_id = str(vm.get("Id", ""))
         adapters = [n for n in nics if str(n.get("VMId", "")).lower() == vm_id.lower()]
         attached = [str(d.get("Path")) for d in drives
                     if str(d.get("VMId", "")).lower() == vm_id.lower()]
         if not created and desired is not None:
-            # How an unmarked VM's disks were made cannot be observed: taken as wanted.
-            created = {k: desired.spec.get(k) for k in ("disks", "disk_mode", "path")}
+            # How an unmarked VM was made (copy or differencing, its config folder) cannot be
+            # observed: taken as wanted.
+            created = {"disk_mode": desired.spec.get("disk_mode"),
+                       "path": desired.spec.get("path")}
         switch = str(adapters[0].get("SwitchName") or "") if adapters else ""
+        disks = observed_disks(attached, vhds, created)
         return Observed(
             address=address, kind="vm", name=address.split(".", 1)[1], provider=self.name,
             host=conn.host, state=vm_state(vm.get("State")),
@@ -283,7 +334,7 @@ class HypervProvider(VmProvider[HypervOptions]):
                 "memory": vm.get("MemoryStartup"),
                 "generation": vm.get("Generation"),
                 "switch": switch,
-                "disks": created.get("disks"),
+                **disks,
                 "disk_mode": created.get("disk_mode"),
                 "path": created.get("path"),
             },
@@ -374,29 +425,35 @@ class HypervProvider(VmProvider[HypervOptions]):
 
     def grow_disk(self, op: Operation, options: HypervOptions, dev: str, size: int,
                   running: bool) -> None:
-        """Hyper-V disks are replaced, not grown (their policy says so)."""
-        raise ProviderError(f"{op.address}: the hyperv provider does not grow disks in place")
-
-    def disk_sizes(self, spec: dict[str, Any]) -> dict[str, int | None]:
-        """No disk grows in place on Hyper-V: a size change replaces the VM."""
-        return {}
+        """Resize-VHD of the attached disk `dev` (the VM is off: the policy is restart)."""
+        attached = list(op.need_observed().handle.get("attached") or [])
+        index = disk_names(len(attached)).index(dev) if dev in disk_names(len(attached)) \
+            else None
+        if index is None:
+            raise ProviderError(f"{op.address}: disk {dev} is not attached")
+        exe = self._powershell(op.conn, op.desired)
+        ps.checked(op.conn, exe, ps.script(ps.command("Resize-VHD", Path=attached[index],
+                                                      SizeBytes=size)),
+                   f"{op.address}: growing disk {attached[index]}")
 
     def define(self, op: Operation, options: HypervOptions) -> None:
         """Make the disks, New-VM, mark it (pending), then configure it and mark it done."""
         conn, desired = op.conn, op.need_desired()
         exe = self._powershell(conn, desired)
         spec = desired.spec
+        disks = [{"size": disk.size, "image": disk.image} for disk in desired.model.disks]
         what = f"{desired.address}: creating VM {desired.name!r}"
         made: list[str] = []
         paths: list[str] = []
-        if spec["disks"]:
+        if disks:
             directory = options.disk_dir or windows_join(self._vhd_root(conn, exe, what),
                                                          desired.name)
-            for index in range(len(spec["disks"])):
+            for index in range(len(disks)):
                 suffix = "" if index == 0 else f"-disk{index}"
                 paths.append(windows_join(directory, f"{desired.name}{suffix}.vhdx"))
             try:
-                self._make_disks(conn, exe, what, directory, spec, paths, made, op.progress)
+                self._make_disks(conn, exe, what, directory, disks, spec.get("disk_mode"),
+                                 paths, made, op.progress)
             except ProviderError:
                 self._remove_files(conn, exe, made)
                 raise
@@ -412,7 +469,7 @@ class HypervProvider(VmProvider[HypervOptions]):
         except (ProviderError, ValueError, KeyError, IndexError) as exc:
             self._remove_files(conn, exe, made)
             raise ProviderError(str(exc)) from None
-        created = {"disks": spec["disks"], "disk_mode": spec.get("disk_mode"),
+        created = {"disks": disks, "disk_mode": spec.get("disk_mode"),
                    "path": spec.get("path"), "made": made}
         marks = op.marks()
         pending = vm_notes.with_marks("", Marks(marks.project, desired.address, PENDING_HASH),
@@ -441,7 +498,7 @@ class HypervProvider(VmProvider[HypervOptions]):
         spec = desired.spec
         vm_id = self._id(op)
         created = observed.handle.get("created") or {
-            k: spec.get(k) for k in ("disks", "disk_mode", "path")}
+            k: spec.get(k) for k in ("disk_mode", "path")}
         notes = vm_notes.with_marks(observed.handle.get("notes", ""), op.marks(), created)
         params: dict[str, Any] = {"Notes": notes}
         if "cpus" in fields:
@@ -486,14 +543,14 @@ class HypervProvider(VmProvider[HypervOptions]):
                                 "(set options.disk_dir)") from None
 
     def _make_disks(self, conn: Connection, exe: str, what: str, directory: str,
-                    spec: dict[str, Any], paths: list[str], made: list[str],
-                    progress: Progress) -> None:
+                    disks: list[dict[str, Any]], disk_mode: str | None, paths: list[str],
+                    made: list[str], progress: Progress) -> None:
         ps.checked(conn, exe, ps.script(
             ps.command("New-Item", ItemType="Directory", Force=True, Path=directory)
             + " | Out-Null"), what)
-        for disk, path in zip(spec["disks"], paths, strict=True):
+        for disk, path in zip(disks, paths, strict=True):
             statements = []
-            if disk["image"] and spec.get("disk_mode") == "copy":
+            if disk["image"] and disk_mode == "copy":
                 progress(f"copying {disk['image']} to {path}", None)
                 statements.append(ps.command("Copy-Item", LiteralPath=disk["image"],
                                              Destination=path))

@@ -7,7 +7,7 @@ from typing import Any
 from decl.connections.base import Connection
 from decl.core.resource import Desired, Marks, Observed
 from decl.errors import ProviderError
-from decl.providers import images
+from decl.providers import cloudinit, images
 from decl.providers.base import (
     Availability,
     Discovery,
@@ -53,8 +53,11 @@ def machine_matches(wanted: str | None, actual: str | None) -> bool:
 
 
 def observed_spec(parsed: ParsedDomain, capacities: dict[str, int],
-                  desired: Desired | None) -> dict[str, Any]:
-    """The comparable spec of a domain, in the manifest's keys and units (pure)."""
+                  desired: Desired | None, seed_cloud: Any = None) -> dict[str, Any]:
+    """The comparable spec of a domain, in the manifest's keys and units (pure).
+
+    `seed_cloud` is what the attached seed ISO says (read by discovery); without it, the
+    cloud_init recorded when decl made the seed."""
     record = parsed.record
     recorded_disks = record.get("disks", {}) if isinstance(record.get("disks"), dict) else {}
     disk_size: dict[str, int | None] = {}
@@ -90,7 +93,8 @@ def observed_spec(parsed: ParsedDomain, capacities: dict[str, int],
         "cdrom": cdrom,
         "network": {"mode": parsed.network_mode,
                     "bridge": parsed.network_source if parsed.network_mode == "bridge" else None},
-        "cloud_init": record.get("cloud_init") if has_seed else None,
+        "cloud_init": (seed_cloud if seed_cloud is not None else record.get("cloud_init"))
+        if has_seed else None,
         "options": {"domain_type": parsed.domain_type, "machine": machine,
                     "cpu_model": parsed.cpu_model},
     }
@@ -161,9 +165,12 @@ class LibvirtProvider(VmProvider[LibvirtOptions]):
             state = state_from_stats(stats.get(name, {})) if name in stats else \
                 (virsh.domstate(name) or "stopped")
             capacities = capacities_from_stats(stats.get(name, {}))
+            seed = parsed.record.get("seed")
+            seed_cloud = self._seed_content(conn, str(seed)) \
+                if seed and any(c.path == seed for c in parsed.cdroms) else None
             found.observed.append(Observed(
                 address=address, kind="vm", name=name, provider=self.name, host=conn.host,
-                state=state, spec=observed_spec(parsed, capacities, desired),
+                state=state, spec=observed_spec(parsed, capacities, desired, seed_cloud),
                 marks=parsed.marks,
                 handle={"uri": uri, "uuid": parsed.uuid, "record": parsed.record,
                         "accelerator": "kvm" if parsed.domain_type == "kvm" else "tcg",
@@ -180,6 +187,16 @@ class LibvirtProvider(VmProvider[LibvirtOptions]):
                                     networks=networks or [])
             if problem:
                 found.problems[desired.address] = problem
+
+    @staticmethod
+    def _seed_content(conn: Connection, path: str) -> Any:
+        """The cloud_init the seed ISO at `path` carries, read from the file."""
+        try:
+            return cloudinit.read_seed(conn.read_file(path))
+        except FileNotFoundError:
+            return f"missing seed {path}"
+        except (OSError, ValueError) as exc:
+            return f"unreadable seed {path}: {exc}"
 
     def _problem(self, conn: Connection, desired: Desired, exists: bool,
                  networks: list[str]) -> str | None:
@@ -304,7 +321,8 @@ class LibvirtProvider(VmProvider[LibvirtOptions]):
             seed = record.get("seed") or f"{pool}/{desired.name}-seed.iso"
             cloud = model.cloud_init.model_dump(mode="json")
             existed = conn.exists(seed)
-            if not (existed and record.get("cloud_init") == cloud):
+            if not (existed and record.get("cloud_init") == cloud
+                    and "cloud_init" not in op.changed_fields()):
                 self.make_seed(op, seed)
                 if not existed:
                     made.append(seed)

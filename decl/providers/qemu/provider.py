@@ -10,7 +10,7 @@ from typing import Any
 from decl.connections.base import Connection
 from decl.core.resource import Desired, Marks, Observed
 from decl.errors import ProviderError
-from decl.providers import images
+from decl.providers import cloudinit, images
 from decl.providers.base import Availability, Discovery, Operation, Progress, orphan_address
 from decl.providers.qemu import qmp
 from decl.providers.qemu.options import DEFAULT_VM_DIR, QemuOptions
@@ -24,6 +24,7 @@ from decl.providers.qemu.vmdir import (
     SERIAL_LOG,
     VmDir,
     parse_discovery,
+    parse_qemu_argv,
     qemu_argv,
     stable_mac,
 )
@@ -49,30 +50,57 @@ QMP_STATUS = {"running": "running", "paused": "paused", "suspended": "paused",
 QUIT_TIMEOUT = 15.0
 
 
-def observed_spec(vm: VmDir, live: dict[str, Any] | None) -> dict[str, Any]:
-    """The comparable spec of a VM directory (pure): what decl.json recorded, with memory,
-    cpus and accelerator from QMP while it runs, and the disks' real sizes."""
+def observed_spec(vm: VmDir, live: dict[str, Any] | None,
+                  cloud_init: Any = None) -> dict[str, Any]:
+    """The comparable spec of a QEMU VM, read from the backend (pure).
+
+    While qemu runs: its process's command line (/proc/PID/cmdline), with memory, cpus and
+    the accelerator from QMP. A stopped QEMU VM has no process: what is there is its
+    definition, the launch config in decl.json that its command line is built from, so the
+    command line it would start with is read the same way (a change to that config outside
+    decl shows as drift, as a `virsh edit` does for libvirt). Disk sizes come from
+    `qemu-img info` of the disk files, cloud_init from the seed ISO attached (`cloud_init`,
+    read by the caller). How a disk was made (its source image) is the one recorded value:
+    qemu-img shows only an overlay's backing file and a copy has none.
+    """
     mark = vm.mark or {}
-    recorded = dict(mark.get("spec") or {})
     config = mark.get("config") or {}
-    spec = {key: recorded.get(key) for key in
-            ("cpus", "memory", "arch", "firmware", "cdrom", "network", "cloud_init")}
-    devs = [d["dev"] for d in config.get("disks", [])] or sorted(vm.disks)
-    spec["disk_count"] = len([dev for dev in devs if dev in vm.disks])
-    spec["disk_size"] = {dev: vm.disks[dev].get("virtual-size") for dev in devs
-                         if dev in vm.disks}
-    sources = recorded.get("disk_source") or {}
-    spec["disk_source"] = {dev: sources.get(dev, "unknown") for dev in devs if dev in vm.disks}
-    options = dict(recorded.get("options") or {"accel": None, "machine": None,
-                                               "cpu_model": None})
+    if vm.alive and vm.cmdline:
+        argv = vm.cmdline
+    elif config.get("binary"):
+        argv = qemu_argv(config, vm.path, kvm_ok=False)
+    else:
+        argv = []
+    seen = parse_qemu_argv(argv)
+    recorded = {d.get("dev"): d.get("source") for d in config.get("disks", [])}
+    devs = [dev for dev in seen["disks"] if dev in vm.disks]
+    seed = f"{vm.path}/{SEED}"
+    cdroms = [path for path in seen["cdroms"] if path != seed]
+    if live and live.get("accelerator"):
+        accel = live["accelerator"]
+    elif vm.alive and vm.cmdline:
+        accel = seen["accels"][0] if len(seen["accels"]) == 1 else None
+    else:
+        accel = None if config.get("accel", "auto") == "auto" else config.get("accel")
+    spec: dict[str, Any] = {
+        "cpus": seen["cpus"],
+        "memory": seen["memory"],
+        "arch": seen["arch"],
+        "firmware": seen["firmware"],
+        "disk_count": len(devs),
+        "disk_size": {dev: vm.disks[dev].get("virtual-size") for dev in devs},
+        "disk_source": {dev: recorded.get(dev, "unknown") for dev in devs},
+        "cdrom": cdroms[0] if cdroms else None,
+        "network": seen["network"],
+        "cloud_init": cloud_init if seed in seen["cdroms"] else None,
+        "options": {"accel": accel, "machine": seen["machine"],
+                    "cpu_model": seen["cpu_model"]},
+    }
     if live:
         if live.get("memory") is not None:
             spec["memory"] = live["memory"]
         if live.get("cpus") is not None:
             spec["cpus"] = live["cpus"]
-        if options.get("accel") is not None and live.get("accelerator"):
-            options["accel"] = live["accelerator"]
-    spec["options"] = options
     return spec
 
 
@@ -124,16 +152,20 @@ class QemuProvider(VmProvider[QemuOptions]):
         live = self._query_running(conn, [vm for vm in vms if vm.alive])
         by_path = {f"{root}/{d.name}": d for root, items in roots.items() for d in items}
         for vm in vms:
-            desired = by_path.get(vm.path)
+            wanted_here = by_path.get(vm.path)
             marks = self._marks(vm)
-            address = orphan_address(marks, project, desired)
+            address = orphan_address(marks, project, wanted_here)
             if address is None:
                 continue
             info = live.get(vm.path)
             state = info["state"] if info else "stopped"
+            spec = observed_spec(vm, info, self._seed_content(conn, vm))
+            if wanted_here is not None and spec["cdrom"] and wanted_here.spec.get("cdrom") and \
+                    conn.expand_user(wanted_here.spec["cdrom"]) == spec["cdrom"]:
+                spec["cdrom"] = wanted_here.spec["cdrom"]  # the manifest's spelling of it
             found.observed.append(Observed(
                 address=address, kind="vm", name=vm.name, provider=self.name,
-                host=conn.host, state=state, spec=observed_spec(vm, info), marks=marks,
+                host=conn.host, state=state, spec=spec, marks=marks,
                 handle={"dir": vm.path, "pid": vm.pid if vm.alive else None,
                         "accelerator": (info or {}).get("accelerator"),
                         "config": (vm.mark or {}).get("config"),
@@ -147,6 +179,21 @@ class QemuProvider(VmProvider[QemuOptions]):
             if problem:
                 found.problems[desired.address] = problem
         return found
+
+    @staticmethod
+    def _seed_content(conn: Connection, vm: VmDir) -> Any:
+        """What the VM's seed ISO says (cloud_init), read from the file; None without one."""
+        path = f"{vm.path}/{SEED}"
+        attached = ((vm.mark or {}).get("config") or {}).get("seed") or \
+            any(path in arg for arg in vm.cmdline or [])
+        if not attached:
+            return None
+        try:
+            return cloudinit.read_seed(conn.read_file(path))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return f"unreadable seed {path}: {exc}"
 
     @staticmethod
     def _marks(vm: VmDir) -> Marks | None:
@@ -366,7 +413,7 @@ class QemuProvider(VmProvider[QemuOptions]):
         cloud = model.cloud_init.model_dump(mode="json")
         path = f"{vmdir}/{SEED}"
         if previous is not None and previous.get("cloud_init") == cloud and \
-                op.conn.exists(path):
+                "cloud_init" not in op.changed_fields() and op.conn.exists(path):
             return path
         self.make_seed(op, path)
         made.append(path)

@@ -45,6 +45,9 @@ for root in "$@"; do
       alive=1
     fi
     printf '@@pid %s %s\n' "${pid:--}" "$alive"
+    if [ "$alive" = 1 ]; then
+      printf '@@cmdline '; tr '\0' '\037' < "/proc/$pid/cmdline"; printf '\n'
+    fi
     for f in "$d"/disk-*.qcow2; do
       [ -f "$f" ] || continue
       printf '@@disk %s\n' "$f"
@@ -65,6 +68,8 @@ class VmDir:
     mark_error: str | None = None
     pid: int | None = None
     alive: bool = False
+    # the running qemu's command line (/proc/PID/cmdline), None while it is stopped
+    cmdline: list[str] | None = None
     disks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -97,6 +102,8 @@ def parse_discovery(text: str) -> list[VmDir]:
             parts = line.split()
             current.pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
             current.alive = len(parts) > 2 and parts[2] == "1"
+        elif line.startswith("@@cmdline "):
+            current.cmdline = [arg for arg in line[10:].split("\x1f") if arg != ""] or None
         elif line.startswith("@@disk "):
             path = line[7:]
             body = lines[index] if index < len(lines) else ""
@@ -174,3 +181,106 @@ def qemu_argv(config: dict[str, Any], vmdir: str, kvm_ok: bool) -> list[str]:
     else:
         argv += ["-nic", "none"]
     return argv
+
+
+# Options of qemu-system-* that take a value (the rest are flags).
+_VALUED = frozenset({"-name", "-machine", "-M", "-accel", "-m", "-smp", "-cpu", "-drive",
+                     "-device", "-nic", "-netdev", "-pidfile", "-qmp", "-serial", "-display",
+                     "-bios", "-cdrom", "-hda", "-boot", "-monitor", "-chardev", "-object"})
+
+
+def split_opts(text: str) -> list[str]:
+    """`a=b,c=d,,e` -> ["a=b", "c=d,e"]: QEMU's option list, doubled commas unescaped."""
+    parts: list[str] = []
+    current = ""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == ",":
+            if text[index + 1:index + 2] == ",":
+                current += ","
+                index += 2
+                continue
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+        index += 1
+    parts.append(current)
+    return parts
+
+
+def opts(text: str, implied: str) -> dict[str, str]:
+    """An option list as a dict; a first item without `=` is the `implied` key."""
+    found: dict[str, str] = {}
+    for index, part in enumerate(split_opts(text)):
+        key, sep, value = part.partition("=")
+        if not sep:
+            if index == 0:
+                found[implied] = key
+            else:
+                found[key] = "on"
+        else:
+            found[key] = value
+    return found
+
+
+def _memory(text: str) -> int | None:
+    size = opts(text, "size").get("size", "")
+    units = {"": 1024**2, "M": 1024**2, "G": 1024**3, "T": 1024**4, "K": 1024, "B": 1}
+    number, unit = size.rstrip("MGTKBmgtkb"), size[len(size.rstrip("MGTKBmgtkb")):].upper()
+    if not number.isdigit() or unit[:1] not in units:
+        return None
+    return int(number) * units[unit[:1]]
+
+
+def parse_qemu_argv(argv: list[str]) -> dict[str, Any]:
+    """What a qemu-system-* command line runs (pure): arch (from the binary), machine,
+    accelerators, memory, cpus, cpu model, firmware, disks (id -> file), cdrom files and
+    the network. Works on /proc/PID/cmdline of a running qemu and on qemu_argv()."""
+    from decl.providers.vmspec import QEMU_BINARY
+
+    binary = argv[0].rsplit("/", 1)[-1] if argv else ""
+    arches = {name: arch for arch, name in QEMU_BINARY.items()}
+    found: dict[str, Any] = {"arch": arches.get(binary), "machine": None, "accels": [],
+                             "memory": None, "cpus": None, "cpu_model": None,
+                             "firmware": "bios", "disks": {}, "cdroms": [],
+                             "network": {"mode": "none", "bridge": None}}
+    index = 1
+    while index < len(argv):
+        option = argv[index]
+        value = argv[index + 1] if option in _VALUED and index + 1 < len(argv) else None
+        index += 2 if value is not None else 1
+        if value is None:
+            continue
+        if option in ("-machine", "-M"):
+            found["machine"] = opts(value, "type").get("type")
+        elif option == "-accel":
+            found["accels"].append(opts(value, "accel").get("accel"))
+        elif option == "-m":
+            found["memory"] = _memory(value)
+        elif option == "-smp":
+            cpus = opts(value, "cpus").get("cpus", "")
+            found["cpus"] = int(cpus) if cpus.isdigit() else None
+        elif option == "-cpu":
+            found["cpu_model"] = split_opts(value)[0]
+        elif option == "-bios":
+            found["firmware"] = "uefi" if "efi" in value.lower() else "bios"
+        elif option == "-cdrom":
+            found["cdroms"].append(value)
+        elif option == "-drive":
+            drive = opts(value, "file")
+            if drive.get("if") == "pflash" and drive.get("unit", "0") == "0":
+                found["firmware"] = "uefi"
+            elif drive.get("media") == "cdrom" and drive.get("file"):
+                found["cdroms"].append(drive["file"])
+            elif drive.get("if") == "virtio" and drive.get("file"):
+                found["disks"][drive.get("id") or f"drive{len(found['disks'])}"] = drive["file"]
+        elif option == "-nic":
+            nic = opts(value, "type")
+            kind = nic.get("type")
+            if kind == "user":
+                found["network"] = {"mode": "nat", "bridge": None}
+            elif kind == "bridge":
+                found["network"] = {"mode": "bridge", "bridge": nic.get("br")}
+    return found

@@ -232,6 +232,7 @@ class Host:
         self.hv.setdefault("vhds", {})
         self.flavour = flavour
         self.out: list[str] = []
+        self.silent = False  # -ErrorAction SilentlyContinue on the cmdlet being run
 
     # helpers
     def vm_view(self, vm: dict[str, Any]) -> dict[str, Any]:
@@ -397,6 +398,25 @@ class Host:
                     "VhdType": 3 if params.get("dynamic") else 2}
         self.hv["vhds"][path.lower()] = disk
         return [dict(disk)]
+
+    def c_get_vhd(self, params: dict[str, Any], positional: list[Any], inputs: Any) -> list:
+        """Get-VHD -Path P, or piped objects with a Path (VMHardDiskDrive): one
+        VirtualHardDisk each (Path, Size = virtual size, ParentPath, VhdType...)."""
+        paths = [str(params.get("path", positional[0] if positional else ""))] \
+            if not inputs else [str(Host._prop(item, "Path")) for item in inputs]
+        out = []
+        for path in paths:
+            disk = self.vhd(path)
+            if disk is None:
+                if self.silent:
+                    continue  # a non-terminating error, dropped
+                raise PsError("Get-VHD", f"Getting the mounted storage instance for the path "
+                              f"'{path}' failed.", "ObjectNotFound")  # unverified
+            out.append({"Path": disk["Path"], "Size": disk["Size"],
+                        "ParentPath": disk.get("ParentPath"), "VhdType": disk.get("VhdType"),
+                        "VhdFormat": 3, "FileSize": disk["Size"] // 8, "Attached":
+                        self.attached(disk["Path"])})
+        return out
 
     def c_resize_vhd(self, params: dict[str, Any], positional: list[Any], inputs: Any) -> list:
         path = str(params.get("path", ""))
@@ -621,6 +641,7 @@ def execute(host: Host, data: dict[str, Any], text: str, tool: str) -> tuple[int
             for command in split_pipes(tokens):
                 name, params, positional = parse_command(command)
                 silent = str(params.pop("erroraction", "")).lower() == "silentlycontinue"
+                host.silent = silent
                 items = host.run(name, params, positional, items)
         except PsError as error:
             if silent:

@@ -83,7 +83,12 @@ def spec(**fields):
 
 def test_spec_defaults_and_switch():
     assert spec() == {"cpus": 1, "memory": 1024**3, "generation": 1,
-                      "switch": "Default Switch", "disks": [], "disk_mode": None, "path": None}
+                      "switch": "Default Switch", "disk_count": 0, "disk_size": {},
+                      "disk_source": {}, "disk_mode": None, "path": None}
+    disks = spec(disks=[{"image": "C:\\Images\\Base.vhdx"}, {"size": "5GiB"}])
+    assert (disks["disk_count"], disks["disk_size"], disks["disk_source"], disks["disk_mode"]) \
+        == (2, {"vda": None, "vdb": 5 * 1024**3},
+            {"vda": "c:\\images\\base.vhdx", "vdb": "empty"}, "differencing")
     assert spec(firmware="uefi")["generation"] == 2
     assert spec(network={"mode": "bridge", "bridge": "Ext"})["switch"] == "Ext"
     assert spec(network={"mode": "none"})["switch"] == ""

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 
 from decl.providers.qemu.provider import observed_spec
-from decl.providers.qemu.vmdir import accel_args, opt_escape, parse_discovery, qemu_argv
+from decl.providers.qemu.vmdir import (
+    accel_args,
+    opt_escape,
+    parse_discovery,
+    parse_qemu_argv,
+    qemu_argv,
+)
 
 CAPTURE = os.path.join(os.path.dirname(__file__), "discovery-capture.txt")
 
@@ -90,3 +96,57 @@ def test_commas_in_paths_are_escaped_for_qemu():
     argv = qemu_argv(config(disks=[{"dev": "vda", "path": "/x,file=/etc/shadow"}]), "/v",
                      kvm_ok=False)
     assert "file=/x,,file=/etc/shadow,if=virtio,format=qcow2,id=vda" in argv
+
+
+def test_command_line_read_back_is_what_it_runs():
+    argv = qemu_argv(config(arch="aarch64", binary="qemu-system-aarch64", machine="virt",
+                            firmware="uefi", uefi_code="/usr/share/AAVMF/AAVMF_CODE.fd",
+                            cdrom="/isos/a,b.iso", seed="/vms/p/web/seed.iso",
+                            network={"mode": "bridge", "bridge": "br0"},
+                            memory=3 * 1024**3, cpus=4, accel="tcg"), "/vms/p/web", False)
+    seen = parse_qemu_argv(argv)
+    assert (seen["arch"], seen["machine"], seen["accels"], seen["memory"], seen["cpus"],
+            seen["cpu_model"], seen["firmware"]) == \
+        ("aarch64", "virt", ["tcg"], 3 * 1024**3, 4, "max", "uefi")
+    assert seen["disks"] == {"vda": "/vms/p/web/disk-vda.qcow2"}
+    assert seen["cdroms"] == ["/isos/a,b.iso", "/vms/p/web/seed.iso"]
+    assert seen["network"] == {"mode": "bridge", "bridge": "br0"}
+    nat = parse_qemu_argv(qemu_argv(config(), "/vms/p/web", True))
+    assert nat["accels"] == ["kvm", "tcg"] and nat["network"]["mode"] == "nat"
+    assert nat["firmware"] == "bios" and nat["cdroms"] == []
+
+
+def test_a_running_vm_is_observed_from_its_process_command_line():
+    run = vms()["run1"]
+    run.cmdline = qemu_argv(config(name="run1", memory=192 * 1024 * 1024, cpus=3,
+                                   disks=[{"dev": "vda", "path": "x"}],
+                                   network={"mode": "nat", "bridge": None}), run.path, False)
+    spec = observed_spec(run, None)
+    # not what decl.json says (64MiB, 1 cpu, no network): what the process runs
+    assert (spec["memory"], spec["cpus"], spec["network"]["mode"]) == (192 * 1024**2, 3, "nat")
+    assert spec["disk_count"] == 1 and spec["options"]["accel"] == "tcg"
+
+
+def test_discovery_reads_the_running_command_line():
+    text = ("@@vm /v/p/a\n@@pid 7 1\n@@cmdline qemu-system-x86_64\x1f-m\x1f256M\x1f-smp\x1f2"
+            "\x1f\n")
+    (vm,) = parse_discovery(text)
+    assert vm.cmdline == ["qemu-system-x86_64", "-m", "256M", "-smp", "2"]
+    assert parse_qemu_argv(vm.cmdline)["memory"] == 256 * 1024 * 1024
+
+
+def test_the_seed_iso_is_read_back(tmp_path):
+    from decl.connections.local import LocalConnection
+    from decl.providers import cloudinit
+
+    wanted = {"hostname": "web", "user": "lab", "ssh_authorized_keys": ["ssh-ed25519 AAAA k"]}
+    seed = tmp_path / "seed.iso"
+    conn = LocalConnection()
+    if cloudinit.iso_tool(conn) is None:
+        from tests.backends import missing_backend
+
+        missing_backend("qemu", "no genisoimage, mkisofs or xorriso")
+    cloudinit.make_seed_iso(conn, str(seed), wanted, "web")
+    assert cloudinit.read_seed(seed.read_bytes()) == wanted
+    assert cloudinit.cloud_init_of("#cloud-config\nhostname: db\nssh_authorized_keys: [k]\n") \
+        == {"hostname": "db", "user": None, "ssh_authorized_keys": ["k"]}
