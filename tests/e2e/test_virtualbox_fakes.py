@@ -316,3 +316,29 @@ def test_over_ssh(tmp_path, decl_cmd, sshd_factory):  # noqa: F811
     assert again.returncode == 0, again.stdout + again.stderr
     apply(fake, decl_cmd, path, env=env, command="destroy")
     assert vms(fake) == {}
+
+
+def test_cloud_init_seed_is_read_back_from_the_iso(host, decl_cmd, tmp_path):
+    from decl.connections.local import LocalConnection
+    from decl.providers import cloudinit
+
+    wanted = {"web": {"memory": "1GiB", "disks": [{"size": "1GiB"}],
+                      "cloud_init": {"hostname": "web", "user": "lab",
+                                     "ssh_authorized_keys": ["ssh-ed25519 AAAA k"]}}}
+    path = manifest(tmp_path, wanted)
+    apply(host, decl_cmd, path)
+    seed = tmp_path / "vms" / "web" / "web-seed.iso"
+    dvds = [s for s in vms(host)["web"]["attachments"].values() if s["type"] == "dvddrive"]
+    assert [media(host)[s["medium"]]["path"] for s in dvds] == [str(seed)]
+    assert cloudinit.read_seed(seed.read_bytes())["user"] == "lab"
+    assert_noop(host, decl_cmd, path)
+
+    # someone rewrites the seed: drift, seen from the ISO's content
+    cloudinit.make_seed_iso(LocalConnection(), str(seed),
+                            {"hostname": "evil", "user": "lab", "ssh_authorized_keys": []}, "web")
+    plan = plan_json(host, decl_cmd, path)
+    assert actions(plan) == [("vm.web", "update_restart")]
+    assert plan["changes"][0]["origin"] == "drift"
+    apply(host, decl_cmd, path)
+    assert cloudinit.read_seed(seed.read_bytes())["hostname"] == "web"
+    assert_noop(host, decl_cmd, path)

@@ -294,3 +294,24 @@ def test_over_ssh(tmp_path, decl_cmd, sshd_factory):  # noqa: F811
     assert again.returncode == 0, again.stdout + again.stderr
     apply(fake, decl_cmd, tmp_path, path, env=env, command="destroy")
     assert not vmx_path(tmp_path, "web").exists()
+
+
+def test_cloud_init_drift_in_the_vmx_is_seen_and_repaired(host, decl_cmd, tmp_path):
+    wanted = {"web": {"memory": "1GiB", "state": "stopped",
+                      "cloud_init": {"hostname": "web", "user": "lab"}}}
+    path = manifest(tmp_path, wanted)
+    apply(host, decl_cmd, tmp_path, path)
+    text = vmx_path(tmp_path, "web").read_text()
+    other = base64.b64encode(b"#cloud-config\nhostname: evil\n").decode()
+    start = text.index('guestinfo.userdata = "') + len('guestinfo.userdata = "')
+    end = text.index('"', start)
+    vmx_path(tmp_path, "web").write_text(text[:start] + other + text[end:])
+    done = decl(host, decl_cmd, tmp_path, "plan", "--json", "-f", str(path))
+    import json
+
+    changes = [c for c in json.loads(done.stdout)["changes"] if c["action"] != "noop"]
+    assert [(c["address"], c["action"], c["origin"]) for c in changes] == [
+        ("vm.web", "update", "drift")]  # stopped: no restart needed
+    apply(host, decl_cmd, tmp_path, path)
+    assert vmx(tmp_path, "web").get("guestinfo.userdata") != other
+    assert_noop(host, decl_cmd, tmp_path, path)

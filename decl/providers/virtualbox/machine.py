@@ -87,9 +87,19 @@ def network_of(info: dict[str, str | int]) -> dict[str, Any]:
     return {"mode": nic, "bridge": None}
 
 
+def seed_path(info: dict[str, str | int], extradata: dict[str, str]) -> str | None:
+    """The cloud-init seed decl attached, when it is still attached."""
+    seed = record_of(extradata).get("seed")
+    if not seed:
+        return None
+    dvds = attached(info, set()).dvds  # every medium: disks and DVDs alike
+    return str(seed) if any(d.path == seed for d in dvds) else None
+
+
 def observed_spec(info: dict[str, str | int], extradata: dict[str, str],
-                  capacities: dict[str, int]) -> dict[str, Any]:
-    """The comparable spec of a VM (same keys as vmspec.vm_spec)."""
+                  capacities: dict[str, int], seed_cloud: Any = None) -> dict[str, Any]:
+    """The comparable spec of a VM (same keys as vmspec.vm_spec); `seed_cloud` is what the
+    attached seed ISO says (read from the file by discovery)."""
     record = record_of(extradata)
     media = attached(info, set(capacities))
     names = disk_names(len(media.disks))
@@ -119,7 +129,7 @@ def observed_spec(info: dict[str, str | int], extradata: dict[str, str],
         "disk_source": disk_source,
         "cdrom": cdrom,
         "network": network_of(info),
-        "cloud_init": record.get("cloud_init") if has_seed else None,
+        "cloud_init": seed_cloud if has_seed else None,
         "options": {"nic_type": nic_type},
     }
 

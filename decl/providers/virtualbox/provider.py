@@ -137,13 +137,25 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
     def _observed(self, conn: Connection, name: str, uuid: str, extra: dict[str, str],
                   marks: Marks | None, address: str, info: dict[str, str | int],
                   capacities: dict[str, int]) -> Observed:
+        seed = machine.seed_path(info, extra)
+        seed_cloud = self._seed_content(conn, seed) if seed else None
         return Observed(
             address=address, kind="vm", name=name, provider=self.name, host=conn.host,
             state=output.run_state(str(info.get("VMState", ""))),
-            spec=machine.observed_spec(info, extra, capacities), marks=marks,
+            spec=machine.observed_spec(info, extra, capacities, seed_cloud), marks=marks,
             handle={"uuid": uuid, "vmstate": info.get("VMState"),
                     "disks": machine.disk_paths(info, set(capacities)),
                     "record": machine.record_of(extra)})
+
+    @staticmethod
+    def _seed_content(conn: Connection, path: str) -> Any:
+        """The cloud_init the seed ISO at `path` carries, read from the file."""
+        try:
+            return cloudinit.read_seed(conn.read_file(path))
+        except FileNotFoundError:
+            return f"missing seed {path}"
+        except (OSError, ValueError) as exc:
+            return f"unreadable seed {path}: {exc}"
 
     def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
         """One VM after a change: its showvminfo, its extradata and `list hdds` (three

@@ -3,13 +3,14 @@
 decl manages these keys and leaves every other one as it is: numvcpus, memsize, firmware,
 guestOS, ethernet0.*, the cdrom slot sata0:0, the disks scsi0:N it made, guestinfo.* for
 cloud-init (cloud-init's VMware datasource), and its marks decl.project, decl.address,
-decl.spec_hash with decl.disk.DEV.source / .made and decl.cloud_init.
+decl.spec_hash with decl.disk.DEV.file / .source / .made (which disks decl made, and from
+what). What it reports as observed is read from the .vmx and the disks' descriptors.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import gzip
 import re
 from typing import Any
 
@@ -85,18 +86,23 @@ def guestinfo(cloud: dict[str, Any], name: str) -> dict[str, str]:
             "guestinfo.metadata.encoding": "base64"}
 
 
-def cloud_init_of(doc: VmxDocument, name: str) -> dict[str, Any] | None:
-    """The cloud_init decl wrote, when guestinfo still says exactly that."""
+def cloud_init_of(doc: VmxDocument) -> dict[str, Any] | None:
+    """The cloud_init the guestinfo user-data says (base64, gzip+base64 or plain), read from
+    the .vmx; None when there is none or it cannot be read."""
+    raw = doc.get("guestinfo.userdata")
+    if not raw:
+        return None
+    encoding = (doc.get("guestinfo.userdata.encoding") or "").lower()
     try:
-        recorded = json.loads(doc.get("decl.cloud_init") or "null")
-    except ValueError:
+        if encoding in ("base64", "b64"):
+            data = base64.b64decode(raw, validate=True)
+        elif encoding in ("gzip+base64", "gz+b64"):
+            data = gzip.decompress(base64.b64decode(raw, validate=True))
+        else:
+            data = raw.encode()
+        return cloudinit.cloud_init_of(data.decode("utf-8", "replace"))
+    except (ValueError, OSError):
         return None
-    if not isinstance(recorded, dict):
-        return None
-    keys = guestinfo(recorded, name)
-    if all(doc.get(k) == v for k, v in keys.items()):
-        return recorded
-    return None
 
 
 def observed_spec(doc: VmxDocument, name: str, sizes: dict[str, int | None]) -> dict[str, Any]:
@@ -122,7 +128,7 @@ def observed_spec(doc: VmxDocument, name: str, sizes: dict[str, int | None]) -> 
         "disk_source": disk_source,
         "cdrom": cdrom_of(doc),
         "network": network_of(doc),
-        "cloud_init": cloud_init_of(doc, name),
+        "cloud_init": cloud_init_of(doc),
         "options": {"guest_os": guest_os, "nic_type": nic},
     }
 
@@ -172,7 +178,6 @@ def apply_spec(doc: VmxDocument, name: str, spec: dict[str, Any], nic_type: str 
     cloud = spec.get("cloud_init")
     if cloud is not None:
         doc.update(guestinfo(cloud, name).items())
-        doc.set("decl.cloud_init", json.dumps(cloud, sort_keys=True, separators=(",", ":")))
 
 
 def add_disk(doc: VmxDocument, index: int, dev: str, file: str, source: str) -> None:

@@ -38,7 +38,8 @@ EXTRA = {"decl/project": "lab", "decl/address": "vm.web", "decl/spec-hash": "h",
 
 def test_observed_spec_from_showvminfo_extradata_and_hdds():
     capacities = {"11111111-1111-1111-1111-111111111111": 1024 * MIB}
-    spec = machine.observed_spec(INFO, EXTRA, capacities)
+    assert machine.seed_path(INFO, EXTRA) == "/vms/web/web-seed.iso"
+    spec = machine.observed_spec(INFO, EXTRA, capacities, seed_cloud=RECORD["cloud_init"])
     assert spec == {
         "cpus": 2, "memory": 2048 * MIB, "arch": "x86_64", "firmware": "uefi",
         "disk_count": 1, "disk_size": {"vda": 1024 * MIB}, "disk_source": {"vda": "empty"},
@@ -51,7 +52,7 @@ def test_observed_spec_from_showvminfo_extradata_and_hdds():
 def test_without_decl_record_disks_are_files_and_no_seed_is_reported():
     spec = machine.observed_spec(INFO, {}, {"11111111-1111-1111-1111-111111111111": MIB})
     assert spec["disk_source"] == {"vda": "file:/vms/web/web-vda.vdi"}
-    assert spec["cloud_init"] is None
+    assert spec["cloud_init"] is None and machine.seed_path(INFO, {}) is None
     assert spec["cdrom"] == "/isos/d.iso"
     assert machine.marks_of({}) is None
     assert machine.record_of({"decl/record": "not json"}) == {}

@@ -40,11 +40,17 @@ def test_network_modes_round_trip():
         assert vmxspec.network_of(doc) == network
 
 
-def test_cloud_init_is_reported_only_while_guestinfo_says_it():
+def test_cloud_init_is_read_from_guestinfo():
     doc = made()
-    assert vmxspec.cloud_init_of(doc, "web") == SPEC["cloud_init"]
-    doc.set("guestinfo.userdata", "changed by hand")
-    assert vmxspec.cloud_init_of(doc, "web") is None
+    assert vmxspec.cloud_init_of(doc) == SPEC["cloud_init"]
+    doc.update([("guestinfo.userdata", "#cloud-config\nhostname: other\n"),
+                ("guestinfo.userdata.encoding", None)])
+    assert vmxspec.cloud_init_of(doc) == {"hostname": "other", "user": None,
+                                          "ssh_authorized_keys": []}
+    doc.update([("guestinfo.userdata", "!!!"), ("guestinfo.userdata.encoding", "base64")])
+    assert vmxspec.cloud_init_of(doc) is None
+    doc.delete("guestinfo.userdata")
+    assert vmxspec.cloud_init_of(doc) is None
 
 
 def test_a_handmade_vmx_without_marks():
