@@ -315,3 +315,18 @@ def test_cloud_init_drift_in_the_vmx_is_seen_and_repaired(host, decl_cmd, tmp_pa
     apply(host, decl_cmd, tmp_path, path)
     assert vmx(tmp_path, "web").get("guestinfo.userdata") != other
     assert_noop(host, decl_cmd, tmp_path, path)
+
+
+def test_cdrom_given_with_a_tilde(host, decl_cmd, tmp_path):
+    iso = tmp_path / "home" / "isos" / "debian.iso"
+    iso.parent.mkdir(parents=True)
+    iso.write_bytes(b"iso")
+    wanted = {"web": {"memory": "1GiB", "cdrom": "~/isos/debian.iso",
+                      "network": {"mode": "bridge", "bridge": "vmnet2"}}}
+    path = manifest(tmp_path, wanted)
+    apply(host, decl_cmd, tmp_path, path)
+    doc = vmx(tmp_path, "web")
+    assert doc.get("sata0:0.fileName") == str(iso)
+    assert (doc.get("ethernet0.connectionType"), doc.get("ethernet0.vnet")) == ("custom",
+                                                                              "vmnet2")
+    assert_noop(host, decl_cmd, tmp_path, path)

@@ -62,6 +62,15 @@ def cdrom_of(doc: VmxDocument) -> str | None:
     return None
 
 
+def given_cdrom(doc: VmxDocument) -> str | None:
+    """The cdrom as the manifest wrote it (`~/x.iso`) when the .vmx still has the file decl
+    put there, else the .vmx's own path."""
+    path = cdrom_of(doc)
+    if path is not None and path == doc.get("decl.cdrom.path"):
+        return doc.get("decl.cdrom.given") or path
+    return path
+
+
 def network_of(doc: VmxDocument) -> dict[str, Any]:
     """ethernet0 as the manifest's network."""
     if (doc.get("ethernet0.present") or "FALSE").upper() != "TRUE":
@@ -126,7 +135,7 @@ def observed_spec(doc: VmxDocument, name: str, sizes: dict[str, int | None]) -> 
         "disk_size": {dev: sizes.get(file) for dev, (_, file) in zip(names, disks,
                                                                       strict=True)},
         "disk_source": disk_source,
-        "cdrom": cdrom_of(doc),
+        "cdrom": given_cdrom(doc),
         "network": network_of(doc),
         "cloud_init": cloud_init_of(doc),
         "options": {"guest_os": guest_os, "nic_type": nic},
@@ -146,7 +155,8 @@ def new_document(name: str, hw_version: int) -> VmxDocument:
 
 def apply_spec(doc: VmxDocument, name: str, spec: dict[str, Any], nic_type: str | None,
                cdrom: str | None) -> None:
-    """Set the keys decl manages to the spec (a None field is left as it is)."""
+    """Set the keys decl manages to the spec (a None field is left as it is); `cdrom` is
+    the spec's cdrom expanded on the host."""
     doc.set("numvcpus", str(spec["cpus"]))
     doc.set("memsize", str(spec["memory"] // MIB))
     if spec["firmware"] == "uefi":
@@ -174,7 +184,8 @@ def apply_spec(doc: VmxDocument, name: str, spec: dict[str, Any], nic_type: str 
             doc.set("ethernet0.addressType", "generated")
     if cdrom is not None:
         doc.update([(f"{CDROM}.present", "TRUE"), (f"{CDROM}.deviceType", "cdrom-image"),
-                    (f"{CDROM}.fileName", cdrom)])
+                    (f"{CDROM}.fileName", cdrom), ("decl.cdrom.path", cdrom),
+                    ("decl.cdrom.given", str(spec.get("cdrom") or cdrom))])
     cloud = spec.get("cloud_init")
     if cloud is not None:
         doc.update(guestinfo(cloud, name).items())

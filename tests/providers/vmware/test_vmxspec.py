@@ -28,6 +28,11 @@ def test_what_decl_writes_reads_back_as_the_spec():
     doc = VmxDocument(made().render())
     spec = vmxspec.observed_spec(doc, "web", {"web-vda.vmdk": 1024 * MIB})
     assert spec == {**SPEC, "arch": "x86_64", "cdrom": "/isos/d.iso"}
+    given = {**SPEC, "cdrom": "~/d.iso"}
+    vmxspec.apply_spec(doc, "web", given, None, "/home/me/d.iso")
+    assert vmxspec.observed_spec(doc, "web", {})["cdrom"] == "~/d.iso"
+    doc.set("sata0:0.fileName", "/other.iso")  # changed in the GUI: drift
+    assert vmxspec.observed_spec(doc, "web", {})["cdrom"] == "/other.iso"
     assert vmxspec.marks_of(doc) == Marks("lab", "vm.web", "h" * 64)
     assert vmxspec.made_disks(doc) == {"vda": "web-vda.vmdk"}
 
