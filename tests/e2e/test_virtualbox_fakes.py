@@ -264,10 +264,13 @@ def test_plan_time_problems(host, decl_cmd, tmp_path):
     done = run_decl(host, decl_cmd, "plan", "-f", str(manifest(tmp_path, bad)))
     assert done.returncode == 1
     assert "decl.yaml:7:" in done.stderr and "options -> nic_type" in done.stderr
-    image = {"web": {"disks": [{"image": str(tmp_path / "x.qcow2")}]}}
-    done = run_decl(host, decl_cmd, "validate", "-f", str(manifest(tmp_path, image)))
+    odd = {"web": {"disks": [{"size": "1000000"}]}}
+    done = run_decl(host, decl_cmd, "validate", "-f", str(manifest(tmp_path, odd)))
     assert done.returncode == 1
-    assert "empty disks only" in done.stderr and "disks -> 0 -> image" in done.stderr
+    assert "whole MiB" in done.stderr and "disks -> 0 -> size" in done.stderr
+    image = {"web": {"disks": [{"image": str(tmp_path / "missing.vmdk")}]}}
+    done = run_decl(host, decl_cmd, "plan", "-f", str(manifest(tmp_path, image)))
+    assert done.returncode == 1 and "missing.vmdk does not exist" in done.stdout + done.stderr
     assert vms(host) == {}
 
 
@@ -342,3 +345,26 @@ def test_cloud_init_seed_is_read_back_from_the_iso(host, decl_cmd, tmp_path):
     apply(host, decl_cmd, path)
     assert cloudinit.read_seed(seed.read_bytes())["hostname"] == "web"
     assert_noop(host, decl_cmd, path)
+
+
+def test_a_disk_made_from_an_image(host, decl_cmd, tmp_path):
+    import hashlib
+
+    image = tmp_path / "base.vmdk"
+    image.write_bytes(b"\0" * (2 * MIB))
+    checksum = "sha256:" + hashlib.sha256(image.read_bytes()).hexdigest()
+    wanted = {"web": {"memory": "1GiB",
+                      "disks": [{"image": str(image), "checksum": checksum, "size": "1GiB"}]}}
+    path = manifest(tmp_path, wanted)
+    apply(host, decl_cmd, path)
+    assert disk_sizes(host, "web") == [GIB]
+    clone = tmp_path / "vms" / "web" / "web-vda.vdi"
+    assert clone.read_bytes() == image.read_bytes()
+    assert ["clonemedium", "disk", str(image), str(clone), "--format", "VDI"] in commands(host)
+    assert_noop(host, decl_cmd, path)
+    wanted["web"]["disks"][0]["checksum"] = "sha256:" + "0" * 64
+    assert actions(plan_json(host, decl_cmd, manifest(tmp_path, wanted))) == [
+        ("vm.web", "replace")]  # another image: a new disk
+    wanted["web"]["disks"][0]["checksum"] = checksum
+    apply(host, decl_cmd, manifest(tmp_path, wanted), command="destroy")
+    assert not clone.exists() and image.exists()

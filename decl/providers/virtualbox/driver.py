@@ -125,6 +125,12 @@ class VBoxManage:
                            "--format", "VDI"], f"creating disk {path}", timeout=1800)
         return output.parse_created_uuid(result.out) or ""
 
+    def clone_disk(self, source: str, path: str) -> str:
+        """A VDI copy of a disk image (VDI, VMDK, VHD...); returns its UUID."""
+        result = self.run(["clonemedium", "disk", source, path, "--format", "VDI"],
+                          f"copying {source} to {path}", timeout=3600)
+        return output.parse_created_uuid(result.out) or ""
+
     def attach(self, vm: str, controller: str, port: int, kind: str, medium: str) -> None:
         """Attach a disk (kind hdd) or an ISO (dvddrive); medium `none` detaches."""
         self.run(["storageattach", vm, "--storagectl", controller, "--port", str(port),

@@ -12,7 +12,7 @@ from decl.core.plan import Action
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import Policy
 from decl.errors import ProviderError
-from decl.providers import cloudinit
+from decl.providers import cloudinit, images
 from decl.providers.base import (
     Availability,
     Discovery,
@@ -71,14 +71,10 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
     @classmethod
     def validate_vm(cls, model: Any, options: Any, context: ValidateContext
                     ) -> list[ValidationProblem]:
-        """Disks: empty ones only, in whole MiB (VirtualBox counts disks in MiB)."""
+        """Disk sizes in whole MiB (VirtualBox counts disks in MiB)."""
         problems = []
         for index, disk in enumerate(model.disks):
-            if disk.image:
-                problems.append(ValidationProblem(context.at("disks", index, "image"), (
-                    "the virtualbox provider makes empty disks only (install from `cdrom`, "
-                    "or convert the image to a VDI and attach it yourself)")))
-            elif disk.size % machine.MIB:
+            if disk.size is not None and disk.size % machine.MIB:
                 problems.append(ValidationProblem(context.at("disks", index, "size"),
                                                   "VirtualBox sizes disks in whole MiB"))
         return problems
@@ -172,6 +168,12 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
     def _problem(self, conn: Connection, desired: Desired, exists: bool) -> str | None:
         """A plan-time error of a wanted VM on its host, or None."""
         model = desired.model
+        if not exists:
+            for disk in model.disks:
+                if disk.image:
+                    problem = images.image_problem(conn, disk.image, disk.checksum)
+                    if problem:
+                        return problem
         if model.cdrom and not conn.exists(conn.expand_user(model.cdrom)):
             return f"cdrom {model.cdrom} does not exist on host {conn.host}"
         if model.cloud_init is not None and cloudinit.iso_tool(conn) is None:
@@ -236,7 +238,17 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                                                strict=True)):
             path = f"{folder}{sep}{desired.name}-{dev}.vdi"
             op.progress(f"making disk {dev} ({path})", None)
-            tool.create_disk(path, machine.size_mib(disk.size))
+            if disk.image:
+                cache = f"{parent(folder)}{sep}.decl-images"
+                source = images.ensure_image(conn, disk.image, disk.checksum, cache, op.progress)
+                tool.clone_disk(source, path)
+                record["disks"][dev] = {"path": path, "source": disk_source_id(disk),
+                                        "made": True}
+                tool.set_record(uuid, record)
+                if disk.size is not None:
+                    tool.resize(path, machine.size_mib(disk.size))
+            else:
+                tool.create_disk(path, machine.size_mib(disk.size))
             record["disks"][dev] = {"path": path, "source": disk_source_id(disk), "made": True}
             tool.set_record(uuid, record)
             tool.attach(uuid, machine.CONTROLLER, port, "hdd", path)

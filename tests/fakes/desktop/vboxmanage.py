@@ -667,6 +667,41 @@ def cmd_createmedium(ctx: Ctx, args: list[str]) -> None:
     ctx.out.append(f"Medium created. UUID: {key}")
 
 
+def cmd_clonemedium(ctx: Ctx, args: list[str]) -> None:
+    operands, values = options(args, {"--format": True, "--variant": True,
+                                      "--existing": False}, ctx)
+    operands = [o for o in operands if o not in ("disk", "dvd", "floppy")]
+    if len(operands) != 2:
+        raise ctx.syntax("Mandatory input and output file parameter missing")
+    source, target = operands
+    found = medium_by_path(ctx, source)
+    path = os.path.abspath(source)
+    if found is None and not os.path.exists(path):
+        raise ctx.com_error(
+            f"Could not find file for the medium '{path}' (VERR_FILE_NOT_FOUND)",
+            "VBOX_E_FILE_ERROR (0x80bb0004)", "MediumWrap", "IMedium",
+            "OpenMedium(Bstr(pszSrc).raw(), enmDevType, enmAccessMode, fForceNewUuidOnOpen, "
+            "pSrcMedium.asOutParam())", 1134, "VBoxManageDisk.cpp")
+    if found is None:
+        # a raw image: its virtual size is its file size
+        key = str(uuidlib.uuid4())
+        ctx.vbox["media"][key] = {"path": path, "size": os.path.getsize(path), "kind": "hdd",
+                                  "format": "RAW"}
+        found = (key, ctx.vbox["media"][key])
+    destination = os.path.abspath(target)
+    if os.path.exists(destination):
+        raise Fail(1, [f"{ctx.prog}: error: Cannot register the hard disk '{destination}' "
+                       "because a hard disk with UUID {...} already exists"])
+    with open(found[1]["path"], "rb") as src, open(destination, "wb") as dst:
+        dst.write(src.read())
+    key = str(uuidlib.uuid4())
+    fmt = values.get("--format", "VDI").upper()
+    ctx.vbox["media"][key] = {"path": destination, "size": found[1]["size"], "kind": "hdd",
+                              "format": fmt}
+    ctx.err.append(PROGRESS)
+    ctx.out.append(f"Clone medium created in format '{fmt}'. UUID: {key}")
+
+
 def cmd_modifymedium(ctx: Ctx, args: list[str]) -> None:
     operands, values = options(args, {"--resize": True, "--resizebyte": True,
                                       "--compact": False}, ctx)
@@ -809,7 +844,7 @@ COMMANDS = {
     "storagectl": cmd_storagectl, "storageattach": cmd_storageattach,
     "createmedium": cmd_createmedium, "createhd": cmd_createmedium,
     "modifymedium": cmd_modifymedium, "modifyhd": cmd_modifymedium,
-    "closemedium": cmd_closemedium,
+    "closemedium": cmd_closemedium, "clonemedium": cmd_clonemedium, "clonehd": cmd_clonemedium,
     "startvm": cmd_startvm, "controlvm": cmd_controlvm, "unregistervm": cmd_unregistervm,
 }
 
