@@ -330,3 +330,23 @@ def test_cdrom_given_with_a_tilde(host, decl_cmd, tmp_path):
     assert (doc.get("ethernet0.connectionType"), doc.get("ethernet0.vnet")) == ("custom",
                                                                               "vmnet2")
     assert_noop(host, decl_cmd, tmp_path, path)
+
+
+def test_a_disk_copied_from_a_vmdk_image(host, decl_cmd, tmp_path):
+    image = tmp_path / "base.vmdk"
+    done = host.run("vmware-vdiskmanager", "-c", "-s", "64MB", "-a", "lsilogic", "-t", "0",
+                    str(image))
+    assert done.returncode == 0, done.stdout
+    wanted = {"web": {"memory": "1GiB", "disks": [{"image": str(image), "size": "1GiB"}]}}
+    path = manifest(tmp_path, wanted)
+    apply(host, decl_cmd, tmp_path, path)
+    assert disk_size(tmp_path, "web", "vda") == GIB
+    sent = [argv for argv in host.calls("vmware-vdiskmanager")]
+    assert ["-r", str(image), "-t", "1", str(tmp_path / "vms" / "web" / "web-vda.vmdk")] in sent
+    assert_noop(host, decl_cmd, tmp_path, path)
+    apply(host, decl_cmd, tmp_path, path, command="destroy")
+    assert image.exists() and not (tmp_path / "vms" / "web").exists()
+    qcow = {"web": {"disks": [{"image": "https://example.org/x.qcow2",
+                               "checksum": "sha256:" + "0" * 64}]}}
+    done = decl(host, decl_cmd, tmp_path, "validate", "-f", str(manifest(tmp_path, qcow)))
+    assert done.returncode == 1 and "local .vmdk images only" in done.stderr

@@ -92,6 +92,10 @@ class Vdisk:
         self._run(["-c", "-s", output.size_argument(size), "-a", "lsilogic", "-t", "1", path],
                   f"creating disk {path}")
 
+    def convert(self, source: str, path: str) -> None:
+        """A growable split copy (type 1) of a VMDK image."""
+        self._run(["-r", source, "-t", "1", path], f"copying {source} to {path}")
+
     def expand(self, path: str, size: int) -> None:
         """Grow a disk (its VM must be powered off)."""
         self._run(["-x", output.size_argument(size), path], f"growing disk {path}")

@@ -20,6 +20,7 @@ from decl.core.plan import Action
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import Policy
 from decl.errors import ProviderError
+from decl.providers import images
 from decl.providers.base import (
     Availability,
     Discovery,
@@ -73,13 +74,15 @@ class VmwareProvider(VmProvider[VmwareOptions]):
     @classmethod
     def validate_vm(cls, model: Any, options: Any, context: ValidateContext
                     ) -> list[ValidationProblem]:
-        """Disks: empty ones only, in whole MiB (vmware-vdiskmanager's unit)."""
+        """Disks: empty, or copies of a local VMDK image; sizes in whole MiB."""
         problems = []
         for index, disk in enumerate(model.disks):
-            if disk.image:
+            if disk.image and (images.is_url(disk.image)
+                               or not disk.image.lower().endswith(".vmdk")):
                 problems.append(ValidationProblem(context.at("disks", index, "image"), (
-                    "the vmware provider makes empty disks only (install from `cdrom`)")))
-            elif disk.size % vmxspec.MIB:
+                    "the vmware provider copies local .vmdk images only (vmware-vdiskmanager "
+                    "-r); download or convert the image first")))
+            if disk.size is not None and disk.size % vmxspec.MIB:
                 problems.append(ValidationProblem(context.at("disks", index, "size"),
                                                   "VMware sizes disks in whole MiB"))
         return problems
@@ -191,15 +194,21 @@ class VmwareProvider(VmProvider[VmwareOptions]):
                 provider=self.name, host=conn.host, state="running" if is_running else "stopped",
                 spec=vmxspec.observed_spec(doc, desired.name if desired else name, sizes),
                 marks=marks, handle={"vmx": path}))
+        found_addresses = {o.address for o in found.observed}
         for desired in wanted:
             if desired.state != "absent":
-                problem = self._problem(conn, desired)
+                problem = self._problem(conn, desired, desired.address in found_addresses)
                 if problem:
                     found.problems[desired.address] = problem
         return found
 
-    def _problem(self, conn: Connection, desired: Desired) -> str | None:
+    def _problem(self, conn: Connection, desired: Desired, exists: bool) -> str | None:
         model = desired.model
+        for disk in model.disks:
+            if disk.image and not exists:
+                problem = images.image_problem(conn, disk.image, disk.checksum)
+                if problem:
+                    return problem
         if model.cdrom and not conn.exists(conn.expand_user(model.cdrom)):
             return f"cdrom {model.cdrom} does not exist on host {conn.host}"
         return None
@@ -271,8 +280,17 @@ class VmwareProvider(VmProvider[VmwareOptions]):
                 file = f"{desired.name}-{dev}.vmdk"
                 path = join(folder, file)
                 op.progress(f"making disk {dev} ({path})", None)
-                vdisk.create(path, disk.size)
-                made.append(path)
+                if disk.image:
+                    source = images.ensure_image(conn, disk.image, disk.checksum, folder,
+                                                 op.progress)
+                    vdisk.convert(source, path)
+                    made.append(path)
+                    capacity = output.vmdk_capacity(self._read_head(conn, path) or b"") or 0
+                    if disk.size is not None and disk.size > capacity:
+                        vdisk.expand(path, disk.size)
+                else:
+                    vdisk.create(path, disk.size)
+                    made.append(path)
                 vmxspec.add_disk(doc, index, dev, file, disk_source_id(disk))
             cdrom = conn.expand_user(model.cdrom) if model.cdrom else None
             vmxspec.apply_spec(doc, desired.name, desired.spec, options.nic_type, cdrom)

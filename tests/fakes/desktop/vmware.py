@@ -346,7 +346,7 @@ def vdisk(data: dict[str, Any], argv: list[str]) -> list[str]:
     index = 0
     while index < len(opts):
         flag = opts[index]
-        if flag in ("-s", "-a", "-t", "-x"):
+        if flag in ("-s", "-a", "-t", "-x", "-r"):
             if index + 1 >= len(opts):
                 raise usage
             values[flag] = opts[index + 1]
@@ -370,6 +370,21 @@ def vdisk(data: dict[str, Any], argv: list[str]) -> list[str]:
                                    "(0x3e8000000004)."])
         write_disk(path, size, "1" if values["-t"] in ("1", "3") else "0", values["-a"])
         return lines + ["  Create: 100% done.", "Virtual disk creation successful."]
+    if "-r" in values:
+        source = values["-r"]
+        if not os.path.exists(source):
+            raise Fail(1, [f"Failed to open the disk '{source}' : Cannot find the file "
+                           "(0x3e8000000004)."])
+        if "# Disk DescriptorFile" not in read_descriptor(source):
+            raise Fail(1, [f"Failed to open the disk '{source}' : The file specified is not "
+                           "a virtual disk (0x3e80000000f)."])
+        if os.path.exists(path):
+            raise Fail(1, ["Failed to convert disk: The file already exists "
+                           "(0x3e8000000008)."])
+        write_disk(path, disk_size(source), values.get("-t", "0") if values.get("-t") in
+                   ("1", "3") else "0", "lsilogic")
+        return ["Creating disk '" + path + "'", "  Convert: 100% done.",
+                "Virtual disk conversion successful."]
     if "-x" in values:
         size = parse_size(values["-x"])
         if size is None:
