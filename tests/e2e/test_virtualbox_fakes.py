@@ -368,3 +368,34 @@ def test_a_disk_made_from_an_image(host, decl_cmd, tmp_path):
     wanted["web"]["disks"][0]["checksum"] = checksum
     apply(host, decl_cmd, manifest(tmp_path, wanted), command="destroy")
     assert not clone.exists() and image.exists()
+
+
+def test_over_ssh_to_a_windows_host(tmp_path, decl_cmd, sshd_factory):  # noqa: F811
+    """shell: powershell: decl finds VBoxManage.exe with Get-Command and runs it through
+    PowerShell; the fake answers as VBoxManage.exe does on Windows (CRLF, `VBoxManage.exe:
+    error:`)."""
+    import shlex
+
+    fake = FakeDesktop(tmp_path / "remote-windows")
+    fake.edit(lambda d: d.__setitem__("windows", True))
+    shim = os.path.join(FAKES_BIN, "pwsh-sshd-shim")
+    windows_state = tmp_path / "windows.json"  # the fake powershell.exe's (Get-Command)
+    command = (f"env DECL_FAKE_DESKTOP_DIR={shlex.quote(str(fake.path))} "
+               f"DECL_FAKE_WINDOWS_STATE={shlex.quote(str(windows_state))} "
+               f"PATH={shlex.quote(FAKES_BIN)}:/usr/bin:/bin {shlex.quote(shim)}")
+    server = sshd_factory(force_command=command)
+    wanted = {"web": {"host": "winbox", "memory": "1GiB", "disks": [{"size": "1GiB"}]}}
+    path = manifest(tmp_path, wanted,
+                    hosts={"winbox": server.manifest_host(shell="powershell")})
+    local_path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p != FAKES_BIN]
+    env = {"PATH": os.pathsep.join(local_path), "DECL_FAKE_DESKTOP_DIR": str(tmp_path / "nope")}
+    apply(fake, decl_cmd, path, env=env)
+    assert vms(fake)["web"]["state"] == "running"
+    again = run_decl(fake, decl_cmd, "plan", "--detailed-exitcode", "-f", str(path), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    wanted["web"]["memory"] = "2GiB"
+    path = manifest(tmp_path, wanted, hosts={"winbox": server.manifest_host(shell="powershell")})
+    apply(fake, decl_cmd, path, env=env)
+    assert vms(fake)["web"]["memory"] == 2048
+    apply(fake, decl_cmd, path, env=env, command="destroy")
+    assert vms(fake) == {}

@@ -361,8 +361,11 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                     tool.attach(op.name, controller, port, "hdd", "none")
             index += 1
         tool.unregister_delete(op.name)
-        for path in sorted(made):
-            if conn.exists(path):  # made, but never attached (an apply that failed)
+        for path in sorted(made):  # made, but never attached (an apply that failed)?
+            try:
                 tool.close_delete(path)
+            except VBoxManageError as exc:
+                if exc.code != "VBOX_E_FILE_ERROR":  # gone with the VM: nothing to do
+                    raise
         if record.get("seed"):
             conn.remove(str(record["seed"]))
