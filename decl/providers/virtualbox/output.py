@@ -188,3 +188,31 @@ def disk_slots(info: dict[str, str | int], controller: str) -> dict[int, tuple[s
         uuid = info.get(f"{controller}-ImageUUID-{port}-0")
         out[port] = (value, str(uuid).lower() if uuid else "")
     return out
+
+
+def parse_vbox_extradata(data: bytes) -> dict[str, str] | None:
+    """The machine's extradata from its settings file (NAME.vbox, XML): the
+    `Machine/ExtraData/ExtraDataItem` name/value pairs; None when the file is not a readable
+    settings file (encrypted, truncated...). VirtualBox writes this file as soon as
+    extradata changes (Machine::SetExtraData saves the settings)."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        return None
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    machine = next((e for e in root.iter() if local(e.tag) == "Machine"), None)
+    if machine is None:
+        return None
+    out: dict[str, str] = {}
+    for section in machine:
+        if local(section.tag) != "ExtraData":
+            continue
+        for item in section:
+            if local(item.tag) == "ExtraDataItem" and item.get("name") is not None:
+                out[str(item.get("name"))] = str(item.get("value", ""))
+    return out

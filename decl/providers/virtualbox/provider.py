@@ -100,28 +100,38 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
     # -- discover -----------------------------------------------------------------------------
 
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
-        """`list vms`, then each VM's extradata; `showvminfo` only for the VMs the manifest
-        names or this project marked; one `list hdds` for every disk size."""
+        """`list vms`, every VM's `showvminfo --machinereadable` (4 at a time), its marks read
+        from its settings file (`getextradata` when the file cannot be read), and one
+        `list hdds` for every disk size: N + 2 VBoxManage processes for N VMs."""
         tool = self._tool(conn)
         found = Discovery()
         vms = tool.list_vms()
         by_name = {d.name: d for d in wanted}
+
+        def read(vm: tuple[str, str]) -> tuple[dict[str, str | int], dict[str, str]] | None:
+            info = tool.info(vm[1])
+            if info is None:
+                return None  # deleted meanwhile
+            extra = self._settings_extradata(conn, str(info.get("CfgFile", "")))
+            if extra is None:
+                extra = tool.extradata(vm[1])
+            return (info, extra) if extra is not None else None
+
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-            extras = list(pool.map(lambda vm: tool.extradata(vm[1]), vms))
-            relevant = []
-            for (name, uuid), extra in zip(vms, extras, strict=True):
-                if extra is None:
-                    continue  # deleted meanwhile
-                marks = machine.marks_of(extra)
-                address = orphan_address(marks, project, by_name.get(name))
-                if address is not None:
-                    relevant.append((name, uuid, extra, marks, address))
-            infos = list(pool.map(lambda item: tool.info(item[1]), relevant))
+            read_all = list(pool.map(read, vms))
+        relevant = []
+        for (name, uuid), pair in zip(vms, read_all, strict=True):
+            if pair is None:
+                continue
+            info, extra = pair
+            marks = machine.marks_of(extra)
+            address = orphan_address(marks, project, by_name.get(name))
+            if address is not None:
+                relevant.append((name, uuid, extra, marks, address, info))
         capacities = {m.uuid: m.capacity for m in tool.list_hdds()} if relevant else {}
-        for (name, uuid, extra, marks, address), info in zip(relevant, infos, strict=True):
-            if info is not None:
-                found.observed.append(self._observed(conn, name, uuid, extra, marks, address,
-                                                     info, capacities))
+        for name, uuid, extra, marks, address, info in relevant:
+            found.observed.append(self._observed(conn, name, uuid, extra, marks, address, info,
+                                                 capacities))
         existing = {name for name, _ in vms}
         for desired in wanted:
             if desired.state != "absent":
@@ -129,6 +139,17 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                 if problem:
                     found.problems[desired.address] = problem
         return found
+
+    @staticmethod
+    def _settings_extradata(conn: Connection, cfgfile: str) -> dict[str, str] | None:
+        """Extradata read from the VM's settings file: no process on a local host, one SFTP
+        read over SSH; None (ask VBoxManage) on a PowerShell host or when unreadable."""
+        if not cfgfile or getattr(conn, "shell", "posix") == "powershell":
+            return None
+        try:
+            return output.parse_vbox_extradata(conn.read_file(cfgfile))
+        except (OSError, ProviderError):
+            return None
 
     def _observed(self, conn: Connection, name: str, uuid: str, extra: dict[str, str],
                   marks: Marks | None, address: str, info: dict[str, str | int],
