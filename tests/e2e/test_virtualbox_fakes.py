@@ -399,3 +399,14 @@ def test_over_ssh_to_a_windows_host(tmp_path, decl_cmd, sshd_factory):  # noqa: 
     assert vms(fake)["web"]["memory"] == 2048
     apply(fake, decl_cmd, path, env=env, command="destroy")
     assert vms(fake) == {}
+
+
+def test_an_inaccessible_vm_does_not_break_discovery(host, decl_cmd, tmp_path):
+    unmarked_vm(host, tmp_path, "broken")
+    host.edit(lambda d: d["virtualbox"]["vms"][0].__setitem__("inaccessible", True))
+    listed = host.run("VBoxManage", "list", "vms")
+    assert listed.stdout.startswith('"<inaccessible>" {')
+    path = manifest(tmp_path, {"web": {"memory": "1GiB"}})
+    apply(host, decl_cmd, path)
+    assert_noop(host, decl_cmd, path)
+    assert set(vms(host)) == {"broken", "web"}

@@ -110,8 +110,8 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
 
         def read(vm: tuple[str, str]) -> tuple[dict[str, str | int], dict[str, str]] | None:
             info = tool.info(vm[1])
-            if info is None:
-                return None  # deleted meanwhile
+            if info is None or info.get("name") == "<inaccessible>":
+                return None  # deleted meanwhile, or its settings file is unreadable
             extra = self._settings_extradata(conn, str(info.get("CfgFile", "")))
             if extra is None:
                 extra = tool.extradata(vm[1])

@@ -363,7 +363,8 @@ def cmd_list(ctx: Ctx, args: list[str]) -> None:
     what = args[-1]
     if what == "vms":
         for vm in ctx.vbox["vms"]:
-            ctx.out.append(f'"{vm["name"]}" {{{vm["uuid"]}}}')
+            name = "<inaccessible>" if vm.get("inaccessible") else vm["name"]
+            ctx.out.append(f'"{name}" {{{vm["uuid"]}}}')
     elif what == "runningvms":
         for vm in ctx.vbox["vms"]:
             if vm["state"] in RUNNING_STATES:
@@ -399,6 +400,9 @@ def cmd_showvminfo(ctx: Ctx, args: list[str]) -> None:
                  "FindMachine(Bstr(VMNameOrUuid).raw(), machine.asOutParam())")
     if "--machinereadable" not in values:
         raise ctx.failure("this fake prints only --machinereadable")
+    if vm.get("inaccessible"):  # its settings file cannot be read
+        ctx.out.extend(['name="<inaccessible>"', f'UUID="{vm["uuid"]}"'])
+        return
     ctx.out.extend(showvminfo(ctx, vm))
 
 
@@ -406,6 +410,12 @@ def cmd_getextradata(ctx: Ctx, args: list[str]) -> None:
     if len(args) not in (1, 2):
         raise ctx.syntax("Incorrect number of parameters")
     vm = find_vm(ctx, args[0])
+    if vm.get("inaccessible"):
+        raise ctx.com_error("Could not find a registered machine named "
+                            f"'{vm['name']}'", "VBOX_E_OBJECT_NOT_FOUND (0x80bb0001)",
+                            "VirtualBoxWrap", "IVirtualBox",
+                            "FindMachine(Bstr(a->argv[0]).raw(), machine.asOutParam())", 726,
+                            "VBoxManageMisc.cpp")
     if len(args) == 1 or args[1] == "enumerate":
         for key, value in vm["extradata"].items():
             ctx.out.append(f"Key: {key}, Value: {value}")
