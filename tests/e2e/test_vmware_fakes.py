@@ -350,3 +350,18 @@ def test_a_disk_copied_from_a_vmdk_image(host, decl_cmd, tmp_path):
                                "checksum": "sha256:" + "0" * 64}]}}
     done = decl(host, decl_cmd, tmp_path, "validate", "-f", str(manifest(tmp_path, qcow)))
     assert done.returncode == 1 and "local .vmdk images only" in done.stderr
+
+
+def test_vm_dir_is_used_at_creation_only(host, decl_cmd, tmp_path):
+    wanted = {"web": {"memory": "1GiB", "state": "stopped"}}
+    path = manifest(tmp_path, wanted)
+    apply(host, decl_cmd, tmp_path, path)
+    wanted["web"]["options"]["vm_dir"] = str(tmp_path / "elsewhere")
+    wanted["web"]["memory"] = "2GiB"
+    path = manifest(tmp_path, wanted)
+    assert plan(host, decl_cmd, tmp_path, path) == [("vm.web", "update")]
+    apply(host, decl_cmd, tmp_path, path)
+    assert vmx(tmp_path, "web").get("memsize") == "2048"  # changed where it is
+    assert not (tmp_path / "elsewhere").exists()
+    apply(host, decl_cmd, tmp_path, path, command="destroy")
+    assert not vmx_path(tmp_path, "web").exists()

@@ -14,7 +14,8 @@ class VmwareOptions(VmOptions):
     VMware Tools in the guest, may take before `vmrun stop hard`)."""
 
     vm_dir: str | None = Field(
-        None, description="Folder holding one folder per VM (NAME/NAME.vmx); default: "
+        None, description="Folder holding one folder per VM (NAME/NAME.vmx), used at "
+        "creation (a VM stays where it was made); default: "
         "VMware's (~/vmware on Linux, ~/Virtual Machines.localized on macOS, "
         "~\\Documents\\Virtual Machines on Windows).")
     guest_os: str = Field("otherlinux-64", description="The .vmx guestOS value, e.g. "

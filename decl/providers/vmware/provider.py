@@ -216,10 +216,21 @@ class VmwareProvider(VmProvider[VmwareOptions]):
     # -- primitives -----------------------------------------------------------------------------
 
     def _vmx_for(self, op: Operation) -> str:
-        """The VM's .vmx: where the manifest puts it, or where discovery found an orphan."""
-        if op.desired is not None:
-            return self._vmx_path(op.conn, op.name, self.options_of(op.desired.model))
-        return str(op.need_observed().handle["vmx"])
+        """The VM's .vmx: where discovery found it (vm_dir is used at creation only), else
+        where the manifest puts it."""
+        if op.observed is not None:
+            return str(op.observed.handle["vmx"])
+        return self._new_vmx(op)
+
+    def _new_vmx(self, op: Operation) -> str:
+        """Where a new VM's .vmx goes: options.vm_dir/NAME/NAME.vmx."""
+        return self._vmx_path(op.conn, op.name, self.options_of(op.need_desired().model))
+
+    def replace(self, op: Operation) -> None:
+        """Delete the VM where it is, then create it where the manifest puts it."""
+        if op.observed is not None:
+            self.delete(op)
+        self.create(dataclasses.replace(op, observed=None))
 
     def read_marks(self, op: Operation) -> Marks | None:
         """The marks in the .vmx now."""
@@ -266,7 +277,7 @@ class VmwareProvider(VmProvider[VmwareOptions]):
         conn, desired = op.conn, op.need_desired()
         _, vdisk = self._tools(conn)
         model = desired.model
-        vmx = self._vmx_for(op)
+        vmx = self._new_vmx(op)
         if conn.exists(vmx):
             raise ProviderError(f"{desired.address}: {vmx} already exists")
         folder = parent(vmx)
