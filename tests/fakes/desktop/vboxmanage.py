@@ -602,12 +602,11 @@ def cmd_storageattach(ctx: Ctx, args: list[str]) -> None:
     name = values.get("--storagectl")
     controller = next((c for c in vm["controllers"] if c["name"] == name), None)
     if controller is None:
-        raise ctx.com_error(f"Could not find a storage controller named '{name}'",
-                            "VBOX_E_OBJECT_NOT_FOUND (0x80bb0001)", "SessionMachine",
-                            "IMachine", "GetStorageControllerByName(Bstr(pszCtl).raw(), "
-                            "storageCtl.asOutParam())", 540, "VBoxManageStorageController.cpp")
+        raise ctx.failure(f"Could not find a controller named '{name}'")
     port = number(ctx, "--port", values.get("--port", "0"))
     device = number(ctx, "--device", values.get("--device", "0"))
+    if controller["ports"] <= port < controller["maxports"]:
+        controller["ports"] = port + 1  # VBoxManage grows the port count as needed
     if port >= controller["ports"]:
         raise ctx.failure(f"The port and/or device parameter are out of range: port={port} "
                           f"(must be in range [0, {controller['ports'] - 1}])")
