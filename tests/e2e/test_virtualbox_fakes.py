@@ -324,6 +324,10 @@ def test_over_ssh(tmp_path, decl_cmd, sshd_factory):  # noqa: F811
 def test_cloud_init_seed_is_read_back_from_the_iso(host, decl_cmd, tmp_path):
     from decl.connections.local import LocalConnection
     from decl.providers import cloudinit
+    from tests.backends import missing_backend
+
+    if cloudinit.iso_tool(LocalConnection()) is None:
+        missing_backend("genisoimage", "cloud_init seeds need genisoimage, mkisofs or xorriso")
 
     wanted = {"web": {"memory": "1GiB", "disks": [{"size": "1GiB"}],
                       "cloud_init": {"hostname": "web", "user": "lab",
