@@ -223,8 +223,9 @@ def test_orphans_are_listed_then_pruned(host, decl_cmd, tmp_path):
     del wanted["b"]
     path = manifest(tmp_path, wanted)
     plan = plan_json(host, decl_cmd, path)
-    orphans = [c for c in plan["changes"] if c.get("orphan")]
-    assert [(c["address"], c["action"]) for c in orphans] in ([("vm.b", "noop")], [])
+    assert [o["address"] for o in plan["orphans"]] == ["vm.b"]  # not the stranger
+    listed = run_decl(host, decl_cmd, "plan", "-f", str(path))
+    assert "? vm.b (virtualbox on local)" in listed.stdout
     assert "b" in vms(host)
     apply(host, decl_cmd, path, "--prune")
     assert set(vms(host)) == {"a", "stranger"}

@@ -239,7 +239,7 @@ def test_stopped_orphans_are_found_in_the_index_and_pruned(host, decl_cmd, tmp_p
     del wanted["b"]
     path = manifest(tmp_path, wanted)
     listed = decl(host, decl_cmd, tmp_path, "plan", "-f", str(path))
-    assert "vm.b" in listed.stdout
+    assert "? vm.b (vmware on local)" in listed.stdout and "stranger" not in listed.stdout
     assert vmx_path(tmp_path, "b").exists()
     apply(host, decl_cmd, tmp_path, path, "--prune")
     assert not vmx_path(tmp_path, "b").exists()
