@@ -94,22 +94,17 @@ def plan(file: str, var_assignments: Any, var_files: Any, secret_files: Any, tar
          destroy: bool, verbose: bool) -> int:
     """Show what apply would change, field by field."""
     from decl.core.planner import PlanOptions
-    from decl.engine.session import open_session, save_plan
+    from decl.engine.session import plan_manifest
 
-    session = open_session(_inputs(file, var_assignments, var_files, secret_files))
-    try:
-        options = PlanOptions(prune=prune, destroy=destroy, targets=tuple(targets))
-        result = session.plan(options)
-    finally:
-        session.close()
-    if out_file:
-        save_plan(out_file, session, result, options)
+    result, redactor = plan_manifest(
+        _inputs(file, var_assignments, var_files, secret_files),
+        PlanOptions(prune=prune, destroy=destroy, targets=tuple(targets)), out_file)
     if as_json:
-        click.echo(session.redactor(json.dumps(result.to_json(), indent=2, default=str)))
+        click.echo(redactor(json.dumps(result.to_json(), indent=2, default=str)))
     else:
         from decl.render.text import plan_text
 
-        _out([session.redactor(line) for line in plan_text(result, verbose=verbose)])
+        _out([redactor(line) for line in plan_text(result, verbose=verbose)])
         if out_file:
             click.echo(f"\nSaved the plan to {out_file}: apply it with `decl apply {out_file}`.")
     if result.errors or any(p.kind == "host" for p in result.unavailable):
@@ -249,20 +244,17 @@ def status(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
            as_json: bool) -> int:
     """The discovered state of each resource in the manifest, drift marked."""
     from decl.core.planner import PlanOptions
-    from decl.engine.session import open_session
+    from decl.engine.session import plan_manifest
     from decl.render.status import status_rows, status_text
 
-    session = open_session(_inputs(file, var_assignments, var_files, secret_files))
-    try:
-        result = session.plan(PlanOptions())
-    finally:
-        session.close()
+    result, redactor = plan_manifest(_inputs(file, var_assignments, var_files, secret_files),
+                                     PlanOptions())
     rows = status_rows(result)
     if as_json:
-        click.echo(session.redactor(json.dumps({"format_version": 1, "project": result.project,
-                                                "resources": rows}, indent=2, default=str)))
+        click.echo(redactor(json.dumps({"format_version": 1, "project": result.project,
+                                        "resources": rows}, indent=2, default=str)))
     else:
-        _out([session.redactor(line) for line in status_text(rows)])
+        _out([redactor(line) for line in status_text(rows)])
     return 0
 
 

@@ -123,6 +123,20 @@ def open_session(inputs: Inputs, registry: Registry | None = None) -> Session:
     return Session(inputs, loaded, registry, pool, desired, Redactor(loaded.secret_values))
 
 
+def plan_manifest(inputs: Inputs, options: PlanOptions,
+                  out_file: str | None = None) -> tuple[Plan, Redactor]:
+    """`decl plan` / `decl status`: load, discover, plan, close; the plan saved to `out_file`
+    when given. Returns the plan and the redactor its text must go through."""
+    session = open_session(inputs)
+    try:
+        result = session.plan(options)
+    finally:
+        session.close()
+    if out_file:
+        save_plan(out_file, session, result, options)
+    return result, session.redactor
+
+
 def save_plan(path: str, session: Session, result: Plan, options: PlanOptions) -> None:
     """Write a plan file: the plan, fingerprints, inputs; never a secret value."""
     document = {

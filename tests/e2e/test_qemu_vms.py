@@ -230,7 +230,7 @@ def test_changes_outside_decl_are_seen_from_the_backend(lab):
     isos = {name: os.path.join(lab["dir"], f"{name}.iso") for name in ("a", "b")}
     for path in isos.values():
         open(path, "wb").write(b"\0" * 65536)
-    wanted = vm(lab, cloud_init={"hostname": "alpha"}, cdrom=isos["a"])
+    wanted = vm(lab, cloud_init={"hostname": "alpha"}, cdrom=isos["a"], arch="x86_64")
     manifest = write_manifest(os.path.join(lab["dir"], "decl.yaml"), "qdrift", {"web": wanted})
     apply(manifest)
     vmdir = os.path.join(lab["root"], "qdrift", "web")
@@ -276,6 +276,12 @@ def test_changes_outside_decl_are_seen_from_the_backend(lab):
     json.dump(mark, open(path, "w"))
     plan = plan_json(stopped)
     assert _fields(plan)["firmware"] == ("uefi", "bios")
+    assert plan["changes"][0]["action"] == "replace"
+    mark["config"].update(firmware="bios", uefi_code=None, arch="aarch64",
+                          binary="qemu-system-aarch64")
+    json.dump(mark, open(path, "w"))
+    plan = plan_json(stopped)
+    assert _fields(plan)["arch"] == ("aarch64", "x86_64")
     assert plan["changes"][0]["action"] == "replace"
     destroy(stopped)
     assert not os.path.exists(vmdir)

@@ -190,3 +190,22 @@ def test_missing_tool_is_reported(fake_windows, decl_cmd, tmp_path):
     env = {"PATH": os.path.dirname(os.path.realpath(os.sys.executable)) + ":/usr/bin:/bin"}
     done = run_decl(fake_windows, decl_cmd, "plan", "-f", str(path), env=env)
     assert "wsl.exe was not found on host local" in done.stdout + done.stderr
+
+
+def test_location_is_read_from_the_wsl_registry(fake_windows, decl_cmd, tmp_path):
+    fake_windows.add_file(TARBALL)
+    wanted = {"dev": {"source": {"tarball": TARBALL}, "location": "C:\\WSL\\dev"}}
+    path = manifest(tmp_path, wanted)
+    done = run_decl(fake_windows, decl_cmd, "apply", "-y", "-f", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert run_decl(fake_windows, decl_cmd, "plan", "--detailed-exitcode",
+                    "-f", str(path)).returncode == 0
+    # moved outside decl (`wsl --manage dev --move D:\WSL\dev`): the registry's BasePath says
+    # so, and the marks file inside the distro, which still says C:\WSL\dev, does not count
+    fake_windows.edit(lambda d: d["wsl"]["distros"]["dev"].update(location="D:\\WSL\\dev"))
+    done = run_decl(fake_windows, decl_cmd, "plan", "--json", "-f", str(path))
+    change = json.loads(done.stdout)["changes"][0]
+    assert change["action"] == "replace" and change["origin"] == "drift"
+    assert "changed outside decl" in change["cause"]
+    assert [(f["path"], f["before"], f["after"]) for f in change["fields"]] == [
+        ("location", "D:\\WSL\\dev", "C:\\WSL\\dev")]

@@ -1,8 +1,13 @@
 """The WSL provider: WSL2 (and WSL1) distros on a Windows host, driven through wsl.exe.
 
-Ownership marks live in /etc/decl.json inside the distro (written as root), with how the
-distro was made (source, location), which wsl.exe cannot report. Reading them starts a
-stopped distro, so discovery terminates it again afterwards.
+Observed state comes from the backend: name, state, version and the default distro from
+`wsl.exe -l -v`; the folder a distro lives in (`location`) from the WSL service's own
+registry (HKCU:\\...\\Lxss\\{GUID}\\BasePath, read through PowerShell); the default user
+from /etc/wsl.conf inside it. Which distribution or tarball a distro was made from
+(`source`) is the one thing no part of WSL reports: it stays in the marks file.
+
+Ownership marks live in /etc/decl.json inside the distro (written as root). Reading them
+starts a stopped distro, so discovery terminates it again afterwards.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from decl.providers.base import (
     Provider,
     ensure_owned,
 )
+from decl.providers.hyperv import powershell as ps
 from decl.providers.wsl import inside
 from decl.providers.wsl.cli import PROGRAM, WslCli
 from decl.providers.wsl.output import (
@@ -35,6 +41,7 @@ from decl.providers.wsl.output import (
 )
 
 PENDING_HASH = "pending"
+LXSS = "HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
 TRAITS = KindTraits(
     policies={
         "source": Policy.REPLACE,
@@ -63,6 +70,9 @@ class WslProvider(Provider):
     traits: ClassVar[dict[str, KindTraits]] = {"wsl": TRAITS}
     # wsl.exe serialises registration work in its service; one change at a time per host.
     parallel_limit: ClassVar[int | None] = 1
+
+    def __init__(self) -> None:
+        self._exe: dict[str, str | None] = {}  # PowerShell found per host: a cache
 
     # -- desired -------------------------------------------------------------------------
 
@@ -96,7 +106,9 @@ class WslProvider(Provider):
         cli = WslCli(conn)
         found = Discovery()
         wanted_by_name = {d.name.lower(): d for d in wanted}
-        for distro in cli.list_verbose():
+        listed = cli.list_verbose()
+        locations = self._locations(conn) if listed else {}
+        for distro in listed:
             desired = wanted_by_name.get(distro.name.lower())
             if distro.state in TRANSIENT_STATES:
                 if desired is not None:
@@ -110,10 +122,33 @@ class WslProvider(Provider):
                 if desired is not None:
                     found.problems[desired.address] = str(exc)
                 continue
-            observed = self._observed(conn, distro, marks, created, conf, desired, project)
+            observed = self._observed(conn, distro, marks, created, conf, desired, project,
+                                      locations)
             if observed is not None:
                 found.observed.append(observed)
         return found
+
+    def _locations(self, conn: Connection) -> dict[str, str] | None:
+        """Each distro's folder (lower-case name -> BasePath) from the WSL service's registry;
+        None when PowerShell is not there or the registry cannot be read."""
+        if conn.host not in self._exe:
+            self._exe[conn.host] = next((exe for exe in ("powershell.exe", "pwsh")
+                                         if conn.which(exe)), None)
+        exe = self._exe[conn.host]
+        if exe is None:
+            return None
+        result = ps.run(conn, exe, ps.script(
+            ps.command("Get-ChildItem", Path=LXSS)
+            + " | Get-ItemProperty | Select-Object DistributionName, BasePath | ConvertTo-Json"),
+            timeout=120)
+        if not result.ok:
+            return None
+        try:
+            keys = ps.parse_json_list(result.out)
+        except ValueError:
+            return None
+        return {str(k["DistributionName"]).lower(): str(k.get("BasePath") or "")
+                for k in keys if k.get("DistributionName")}
 
     def _read_inside(self, cli: WslCli, distro: ListedDistro
                      ) -> tuple[Marks | None, dict[str, Any], str | None]:
@@ -132,7 +167,7 @@ class WslProvider(Provider):
 
     def _observed(self, conn: Connection, distro: ListedDistro, marks: Marks | None,
                   created: dict[str, Any], conf: str | None, desired: Desired | None,
-                  project: str) -> Observed | None:
+                  project: str, locations: dict[str, str] | None) -> Observed | None:
         mine = marks is not None and marks.project == project
         if desired is not None and marks is not None and mine and \
                 marks.address not in ("", desired.address):
@@ -144,13 +179,17 @@ class WslProvider(Provider):
             # How an unmarked distro was made cannot be observed: it is taken as wanted.
             created = {"source": desired.spec.get("source"),
                        "location": desired.spec.get("location")}
+        location = created.get("location")
+        if locations is not None:
+            location = observed_location(locations.get(distro.name.lower()),
+                                         desired.spec.get("location") if desired else None)
         _, name = split_address(address)
         return Observed(
             address=address, kind="wsl", name=name or distro.name, provider=self.name,
             host=conn.host, state=distro.state,
             spec={
                 "source": created.get("source"),
-                "location": created.get("location"),
+                "location": location,
                 "version": distro.version,
                 "default": distro.default,
                 "user": inside.default_user(conf),
@@ -304,6 +343,17 @@ class WslProvider(Provider):
             self._start(cli, name, progress)
         else:
             self._stop(cli, name, progress)
+
+
+def observed_location(base_path: str | None, wanted: str | None) -> str | None:
+    """A distro's folder as the registry has it (without a \\\\?\\ prefix), in the manifest's
+    spelling when it names the same folder (Windows paths compare without case)."""
+    if not base_path:
+        return None
+    path = base_path[4:] if base_path.startswith("\\\\?\\") else base_path
+    if wanted and path.rstrip("\\").lower() == wanted.rstrip("\\").lower():
+        return wanted
+    return path
 
 
 def _distro_name(change: Change, observed: Observed | None) -> str:

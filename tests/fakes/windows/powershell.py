@@ -418,6 +418,42 @@ class Host:
                         self.attached(disk["Path"])})
         return out
 
+    # The WSL service's registry: one key per distro under HKCU:\...\Lxss, named by a GUID,
+    # with DistributionName, BasePath (its folder), Version, DefaultUid, Flags, State.
+    # [3p: patrick330602/blog-source source/_posts/wsl-related-registry.md; BasePath may
+    # start with \\?\ (AlexF4Dev/move-wsl listLocations.ps1 strips it)]
+    LXSS = "hkcu:\\software\\microsoft\\windows\\currentversion\\lxss"
+
+    def c_get_childitem(self, params: dict[str, Any], positional: list[Any],
+                        inputs: Any) -> list:
+        path = str(params.get("path", params.get("literalpath",
+                                                 positional[0] if positional else "")))
+        if path.lower().rstrip("\\") != self.LXSS:
+            raise Usage(f"Get-ChildItem {path} is not supported by the fake")
+        keys = []
+        for name in sorted(self.data["wsl"]["distros"]):
+            guid = "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, "wsl:" + name)) + "}"
+            keys.append({"PSChildName": guid, "__lxss": name})
+        return keys
+
+    def c_get_itemproperty(self, params: dict[str, Any], positional: list[Any],
+                           inputs: Any) -> list:
+        out = []
+        for key in inputs or []:
+            name = key.get("__lxss") if isinstance(key, dict) else None
+            distro = self.data["wsl"]["distros"].get(name) if name else None
+            if distro is None:
+                continue
+            guid = key["PSChildName"]
+            location = distro.get("location")
+            # --install without --location: the service picks a folder of its own
+            base = location or ("\\\\?\\C:\\Users\\lab\\AppData\\Local\\wsl\\"
+                                + guid)  # unverified default
+            out.append({"PSChildName": guid, "DistributionName": name, "BasePath": base,
+                        "Version": distro["version"], "DefaultUid": 0, "Flags": 15,
+                        "State": 1})
+        return out
+
     def c_resize_vhd(self, params: dict[str, Any], positional: list[Any], inputs: Any) -> list:
         path = str(params.get("path", ""))
         disk = self.vhd(path)

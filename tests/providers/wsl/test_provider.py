@@ -59,7 +59,8 @@ def test_discover_marked_unmarked_orphans_and_foreign(fake_windows):
     by_address = {o.address: o for o in found.observed}
     assert set(by_address) == {"wsl.mine", "wsl.plain", "wsl.gone"}
     assert by_address["wsl.mine"].owned_by("lab")
-    assert by_address["wsl.mine"].spec["location"] == "C:\\x"
+    # where it lives is read from WSL's registry, not from the marks file (which says C:\x)
+    assert by_address["wsl.mine"].spec["location"] == "C:\\d\\mine"
     assert by_address["wsl.plain"].marks is None  # matched case-insensitively, unmarked
     assert by_address["wsl.plain"].spec["version"] == 2
     assert by_address["wsl.gone"].handle["distro"] == "orphan"
