@@ -21,7 +21,8 @@ from typing import Any
 
 
 MIN_DERIVED = 4
-SENSITIVE = "(sensitive)"  # the same words as decl.engine.plan.SENSITIVE
+# What a secret value prints as, everywhere.
+SENSITIVE = "(sensitive)"
 
 
 def _json(text: str) -> str:
