@@ -73,6 +73,10 @@ def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any)
 
     loaded = load(file, var_assignments=list(var_assignments), var_files=list(var_files),
                   secret_files=list(secret_files), require_secrets=False)
+    from decl.engine.desired import build_desired
+    from decl.providers.registry import Registry
+
+    build_desired(loaded, Registry())  # what providers read locally (requirements files)
     count = len(loaded.manifest.resources())
     click.echo(f"{file}: valid (project {loaded.manifest.project}, {count} resource"
                f"{'' if count == 1 else 's'})")
@@ -330,37 +334,97 @@ def init(file: str, force: bool) -> int:
     return 0
 
 
+def _say(text: str) -> None:
+    """Print an error line to stderr, secrets taken out; a stderr that is gone is ignored."""
+    from decl.redact import redact_known
+
+    try:
+        click.echo(redact_known(text), err=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _traceback() -> None:
+    import traceback
+
+    _say(traceback.format_exc().rstrip())
+
+
+def _output_failure(exc: BaseException) -> str | None:
+    """The words for an output stream that cannot be written (closed, full, a broken pipe)."""
+    if isinstance(exc, BrokenPipeError):
+        return "the output was closed before decl finished writing (broken pipe)"
+    if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EBADF, errno.EIO, errno.EPIPE):
+            return f"cannot write the output: {exc.strerror}"
+    if isinstance(exc, ValueError) and "closed file" in str(exc):
+        return "cannot write the output: it is closed"
+    return None
+
+
+def _finish_streams() -> None:
+    """Flush stdout now, so that a full or closed stdout is reported, not a shutdown error."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one clear message and exit code 1 for errors, traceback with --debug."""
+    """Entry point: one clear message and exit code 1 for errors, traceback with --debug.
+
+    Every message, and the --debug traceback, goes out with secrets taken out.
+    """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     from decl.errors import DeclError
 
+    if sys.stdout is None:  # started with stdout closed: say so before doing anything
+        _say("error: cannot write the output: stdout is closed; nothing was done")
+        sys.exit(1)
     try:
         code = cli.main(args=args, prog_name="decl", standalone_mode=False)
+        _finish_streams()
     except click.exceptions.Abort:
-        click.echo("Aborted: nothing more was changed.", err=True)
+        _say("Aborted: nothing more was changed.")
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        _say(f"error: {exc.format_message()}")
         sys.exit(1)
     except DeclError as exc:
         if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
+            _traceback()
+        _say(f"error: {exc}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         if debug:
-            raise
-        click.echo("interrupted", err=True)
+            _traceback()
+        _say("interrupted")
         sys.exit(130)
+    except RecursionError:
+        if debug:
+            _traceback()
+        _say("error: the input nests too deeply for decl to read (RecursionError)")
+        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback unless --debug
         if debug:
-            raise
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the "
-                   "traceback)", err=True)
+            _traceback()
+        words = _output_failure(exc)
+        if words:
+            _say(f"error: {words}")
+            sys.exit(1)
+        _say(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the "
+             "traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

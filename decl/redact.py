@@ -141,3 +141,24 @@ class Redactor:
     def contains(self, text: str) -> bool:
         """Whether any spelling of a secret is in `text`."""
         return any(secret in text for secret in self.secrets)
+
+
+_KNOWN: set[str] = set()
+_CACHE: dict[frozenset[str], Redactor] = {}
+
+
+def remember(value: str) -> None:
+    """Note a secret value this process has read, so that any error printed is redacted."""
+    if value:
+        _KNOWN.add(value)
+
+
+def redact_known(text: str) -> str:
+    """`text` with every spelling of every secret this process has read taken out."""
+    key = frozenset(_KNOWN)
+    if not key:
+        return text
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = Redactor(key)
+    return _CACHE[key](text)

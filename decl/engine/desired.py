@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from decl.core.resource import Desired, address_of
 from decl.core.traits import KindTraits
-from decl.manifest.load import LoadedManifest, dependency_graph
+from decl.errors import FieldError
+from decl.manifest.load import LoadedManifest, dependency_graph, located
 from decl.manifest.model import SECTION_OF_KIND
 from decl.providers.base import COMMON_FIELDS, DesiredContext
 from decl.providers.registry import ProviderLoadError, Registry
@@ -32,7 +35,6 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
         address = address_of(kind, name)
         context = DesiredContext(project=manifest.project, base_dir=loaded.base_dir,
                                  host_config=manifest.hosts.get(host), host=host)
-        sensitive = _sensitive_fields(loaded, kind, name)
         try:
             provider = registry.get(provider_name)
             if kind not in provider.kinds:
@@ -47,13 +49,18 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
             state = str(getattr(model, "state", "present"))
             prevent = bool(model.lifecycle.prevent_destroy)
         else:
-            spec = provider.spec(kind, name, model, context)
+            try:
+                spec = provider.spec(kind, name, model, context)
+            except FieldError as exc:
+                raise located(loaded, (SECTION_OF_KIND[kind], name, exc.field),
+                              exc.message) from None
             state = provider.state(kind, model)
             prevent = (model.lifecycle.prevent_destroy
                        if model.lifecycle.prevent_destroy is not None
                        else provider.prevent_destroy_default(kind))
             for traits_kind, traits in provider.traits.items():
                 result.traits[(provider_name, traits_kind)] = traits
+        sensitive = _sensitive_fields(loaded, kind, name, spec)
         result.items.append(Desired(
             address=address, kind=kind, name=name, provider=provider_name, host=host,
             state=state, spec=spec, model=model, sensitive=sensitive,
@@ -63,10 +70,28 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
     return result
 
 
-def _sensitive_fields(loaded: LoadedManifest, kind: str, name: str) -> frozenset[str]:
+def _sensitive_fields(loaded: LoadedManifest, kind: str, name: str,
+                      spec: dict[str, Any]) -> frozenset[str]:
+    """Spec fields a secret flows into, as dotted spec paths.
+
+    A manifest path that the provider kept (`env.TOKEN`) is used as it is; one it reshaped
+    (the `packages` list becomes `packages.NAME`) marks its whole top field; and any spec
+    field whose value holds a secret handed out (through a variable, a filter, a file) is
+    sensitive too, wherever it came from.
+    """
+    from decl.core.resource import get_path
+    from decl.redact import Redactor
+
     prefix = (SECTION_OF_KIND[kind], name)
     found = set()
     for path in loaded.sensitive_paths:
         if path[:2] == prefix and len(path) > 2:
-            found.add(".".join(str(part) for part in path[2:]))
+            dotted = ".".join(str(part) for part in path[2:])
+            found.add(dotted if get_path(spec, dotted) is not None else str(path[2]))
+    redactor = Redactor(loaded.secret_values)
+    if redactor:
+        for key, value in spec.items():
+            if key not in found and redactor.contains(json.dumps(value, default=str,
+                                                                 ensure_ascii=False)):
+                found.add(key)
     return frozenset(found)

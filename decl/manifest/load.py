@@ -132,25 +132,23 @@ def load_document(
     if not isinstance(declared, dict):
         raise _error(document, ("vars",), "`vars` must be a mapping of names to values")
     sensitive: set[Path] = set()
+    renderer = Renderer({}, secrets)
     try:
-
-        def factory(values: dict[str, Any]) -> Renderer:
-            return Renderer(values, secrets)
-
-        variables = render_variables(declared, overrides, factory)
-        renderer = Renderer(variables, secrets)
+        variables = render_variables(declared, overrides, renderer)
         rendered = {
             key: (value if key == "vars" else renderer.render(value, (key,)))
             for key, value in data.items()
         }
         sensitive |= renderer.sensitive_paths
     except TemplateFailure as failure:
-        raise _error(document, failure.path, failure.message) from None
+        raise _redacted(_error(document, failure.path, failure.message), secrets) from None
 
     try:
         manifest = Manifest.model_validate(rendered)
     except ValidationError as exc:
-        raise _validation_error(document, rendered, exc) from None
+        raise _redacted(_validation_error(document, rendered, exc), secrets) from None
+    except RecursionError:
+        raise _error(document, (), "the manifest nests too deeply") from None
 
     loaded = LoadedManifest(
         manifest=manifest,
@@ -159,8 +157,28 @@ def load_document(
         secret_values=set(secrets.handed_out),
         variables=variables,
     )
-    _check_references(loaded)
+    try:
+        _check_references(loaded)
+    except ManifestError as exc:
+        raise _redacted(exc, secrets) from None
     return loaded
+
+
+def _redacted(error: ManifestError, secrets: SecretStore) -> ManifestError:
+    """The error with every spelling of every secret handed out so far taken out."""
+    from decl.redact import Redactor
+
+    redactor = Redactor(secrets.handed_out)
+    if not redactor.contains(str(error)):
+        return error
+    return ManifestError(redactor(error.reason), error.location,
+                         None if error.snippet is None else redactor(error.snippet),
+                         None if error.path is None else redactor(error.path))
+
+
+def located(loaded: LoadedManifest, path: Path, message: str) -> ManifestError:
+    """A ManifestError at `path` of a loaded manifest (file, line, column and the line)."""
+    return _error(loaded.document, path, message)
 
 
 def _error(

@@ -237,7 +237,7 @@ def max_manifest_bytes() -> int:
     raw = os.environ.get(MAX_BYTES_ENV, "").strip()
     if not raw:
         return DEFAULT_MAX_BYTES
-    from decl.manifest.units import parse_size
+    from decl.core.units import parse_size
 
     try:
         value = parse_size(raw)

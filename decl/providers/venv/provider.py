@@ -13,7 +13,8 @@ from decl.connections.base import Connection
 from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
-from decl.errors import ProviderError
+from decl.errors import FieldError, ManifestError, ProviderError
+from decl.files import state_dir
 from decl.manifest.model import Venv
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
@@ -25,7 +26,9 @@ from decl.providers.venv.requirements import (
     read_requirements_file,
 )
 
-INDEX_DIR = "~/.local/state/decl/venvs"
+# On a remote host the index is in the remote user's default state dir; on this machine it
+# follows DECL_STATE_DIR / XDG_STATE_HOME like every file decl keeps (decl.files.state_dir).
+REMOTE_INDEX_DIR = "~/.local/state/decl/venvs"
 TOOL_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
             "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 
@@ -65,7 +68,10 @@ class VenvProvider(Provider):
             req_path = venv.requirements
             if not os.path.isabs(req_path):
                 req_path = os.path.join(context.base_dir, req_path)
-            lines = read_requirements_file(req_path)
+            try:
+                lines = read_requirements_file(req_path)
+            except ManifestError as exc:
+                raise FieldError(exc.message, "requirements") from None
         pip = venv.pip
         if pip is None and venv.backend != "auto":
             pip = venv.backend == "venv"
@@ -108,12 +114,14 @@ class VenvProvider(Provider):
 
     # -- discover -----------------------------------------------------------------------
 
-    def _index_file(self, project: str) -> str:
-        return f"{INDEX_DIR}/{project}.json"
+    def _index_file(self, conn: Connection, project: str) -> str:
+        if conn.is_local:
+            return os.path.join(state_dir(), "venvs", f"{project}.json")
+        return f"{REMOTE_INDEX_DIR}/{project}.json"
 
     def _probe(self, conn: Connection, project: str, paths: list[str],
                interpreters: list[str]) -> dict[str, Any]:
-        request = {"paths": paths, "index": self._index_file(project),
+        request = {"paths": paths, "index": self._index_file(conn, project),
                    "interpreters": interpreters}
         if conn.is_local:
             return survey_here(request)
@@ -252,23 +260,24 @@ class VenvProvider(Provider):
         if with_pip is None:
             with_pip = backend == "venv"
         python = self._interpreter(desired, conn, backend)
+        # The index first: a state file that cannot be written stops before any change.
+        self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         progress(f"creating the venv with {backend} ({python})", None)
         if backend == "uv":
             argv = [uv or "uv", "venv", "--python", python, "--no-config", "--quiet"]
             if with_pip:
                 argv.append("--seed")
             argv += ["--system-site-packages"] if model.system_site_packages else []
-            argv += self._index_args(model, uv=True) if with_pip else []
             argv.append(path)
         else:
             argv = [python, "-m", "venv"]
             argv += [] if with_pip else ["--without-pip"]
             argv += ["--system-site-packages"] if model.system_site_packages else []
             argv.append(path)
-        conn.run(argv, env=TOOL_ENV, timeout=600).check(
+        env = {**TOOL_ENV, **(self._index_env(model) if backend == "uv" and with_pip else {})}
+        self._run_quietly(conn, argv, env, 600).check(
             f"{desired.address}: creating {path} with {backend}")
         self._write_marks(project, desired, path, conn, "created")
-        self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         packages = list(desired.spec["packages"].values())
         if packages:
             progress(f"installing {len(packages)} package(s)", None)
@@ -291,17 +300,45 @@ class VenvProvider(Provider):
                                 "give an interpreter path in `python:`, or install uv")
         return found
 
-    def _index_args(self, model: Venv, *, uv: bool) -> list[str]:
-        args: list[str] = []
+    def _index_env(self, model: Venv) -> dict[str, str]:
+        """Index settings for pip and uv as environment variables, never argv: an index URL
+        may carry a password, and a command line is readable by every user of the host."""
+        env: dict[str, str] = {}
         if model.index_url:
-            args += ["--index-url", model.index_url]
-        for url in model.extra_index_urls:
-            args += ["--extra-index-url", url]
-        for link in model.find_links:
-            args += ["--find-links", link]
+            env["PIP_INDEX_URL"] = env["UV_INDEX_URL"] = model.index_url
+        if model.extra_index_urls:
+            env["PIP_EXTRA_INDEX_URL"] = env["UV_EXTRA_INDEX_URL"] = " ".join(
+                model.extra_index_urls)
+        if model.find_links:
+            env["PIP_FIND_LINKS"] = env["UV_FIND_LINKS"] = " ".join(model.find_links)
         if model.no_index:
-            args.append("--no-index")
-        return args
+            env["PIP_NO_INDEX"] = env["UV_NO_INDEX"] = "1"
+        return env
+
+    def _run_quietly(self, conn: Connection, argv: list[str], env: dict[str, str],
+                     timeout: float) -> Any:
+        """Run a tool with `env`: locally in the process environment; on a remote host from
+        a file of mode 0600 that a small sh wrapper reads and deletes (an SSH command line
+        is visible in the remote host's process list, a file of the user's is not)."""
+        if conn.is_local or set(env) <= set(TOOL_ENV):
+            return conn.run(argv, env=env, timeout=timeout)
+        import shlex
+        import uuid
+
+        secret_env = {k: v for k, v in env.items() if k not in TOOL_ENV}
+        path = f"/tmp/.decl-env-{uuid.uuid4().hex}"
+        body = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(secret_env.items()))
+        conn.write_file(path, body.encode(), mode=0o600)
+        wrapper = 'set -a; . "$0"; rm -f -- "$0"; set +a; exec "$@"'
+        try:
+            return conn.run(["sh", "-c", wrapper, path, *argv],
+                            env={k: v for k, v in env.items() if k in TOOL_ENV},
+                            timeout=timeout)
+        finally:
+            try:
+                conn.remove(path)
+            except OSError:
+                pass
 
     def _installer(self, venv_path: str, conn: Connection, has_pip: bool,
                    made_by_uv: bool) -> tuple[list[str], bool]:
@@ -318,10 +355,10 @@ class VenvProvider(Provider):
                  *, has_pip: bool, made_by_uv: bool) -> None:
         prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv)
         argv = [part.replace("{verb}", "install") for part in prefix]
-        argv += self._index_args(desired.model, uv=is_uv)
         argv += [] if is_uv else ["--quiet"]
         argv += packages
-        conn.run(argv, env=TOOL_ENV, timeout=1800).check(
+        env = {**TOOL_ENV, **self._index_env(desired.model)}
+        self._run_quietly(conn, argv, env, 1800).check(
             f"{desired.address}: installing {', '.join(packages)}")
 
     def _sync_packages(self, desired: Desired, observed: Observed, conn: Connection,
@@ -377,7 +414,7 @@ class VenvProvider(Provider):
     def _index(self, conn: Connection, address: str, path: str, *, add: bool,
                project: str) -> None:
         """Remember (or forget) a venv path on its host, so orphans can be found later."""
-        index_path = conn.expand_user(self._index_file(project))
+        index_path = conn.expand_user(self._index_file(conn, project))
         with self._index_lock:
             try:
                 entries = json.loads(conn.read_file(index_path)).get("venvs", [])
