@@ -217,8 +217,9 @@ def apply(planfile: str | None, file: str, var_assignments: Any, var_files: Any,
 
     saved = None
     if planfile:
-        saved = read_plan_file(planfile)
-        inputs, options = inputs_from_plan(saved)
+        verified = read_plan_file(planfile)
+        inputs, options = inputs_from_plan(verified)
+        saved = verified.plan
     else:
         inputs = _inputs(file, var_assignments, var_files, secret_files)
         options = PlanOptions(prune=prune, targets=tuple(targets))

@@ -19,7 +19,6 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-
 MIN_DERIVED = 4
 # What a secret value prints as, everywhere.
 SENSITIVE = "(sensitive)"

@@ -56,7 +56,7 @@ def run_apply(
         session.prepare_providers()
         result = session.plan(options)
         if saved is not None:
-            check_stale(saved, result)
+            check_stale(saved, result, session.redactor)
         show_plan(result)
         if result.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
