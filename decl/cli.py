@@ -115,8 +115,8 @@ def plan(file: str, var_assignments: Any, var_files: Any, secret_files: Any, tar
         _out([session.redactor(line) for line in plan_text(result, verbose=verbose)])
         if out_file:
             click.echo(f"\nSaved the plan to {out_file}: apply it with `decl apply {out_file}`.")
-    if result.errors or any(p.kind == "host" for p in result.unavailable):
-        return 1  # a host that cannot be reached is an error, not a pending change
+    if result.errors or result.conflicts or any(p.kind == "host" for p in result.unavailable):
+        return 1  # a conflict or a host that cannot be reached is an error (README: exit codes)
     if detailed_exitcode and (result.has_changes or result.unavailable):
         return 2
     return 0

@@ -67,7 +67,75 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
             depends_on=tuple(sorted(graph.get(address, ()))), prevent_destroy=prevent,
             ignore_changes=tuple(model.lifecycle.ignore_changes), adopt=model.adopt,
         ))
+    check_owners(loaded, result.items)
     return result
+
+
+# Fields of a resource's spec that name a path it owns on its host, per kind.
+OWNED_PATH_FIELDS = {"venv": "path", "wsl": "location"}
+# Backends whose object names ignore case (Windows): `Web` and `web` are one VM there.
+CASE_BLIND_PROVIDERS = frozenset({"hyperv", "wsl"})
+
+
+def _machine(loaded: LoadedManifest, host: str) -> tuple[str, ...]:
+    """One key per machine and login: two host entries with the same address, port and user
+    reach the same place."""
+    config = loaded.manifest.hosts.get(host)
+    if host == "local" or config is None:
+        return (host,)
+    return ("ssh", (config.address or host).lower(), str(config.port or 22), config.user or "")
+
+
+def _path_key(path: str, windows: bool) -> tuple[str, ...]:
+    import ntpath
+    import posixpath
+
+    if windows:
+        return tuple(p for p in ntpath.normpath(path).lower().replace("/", "\\").split("\\")
+                     if p)
+    return tuple(p for p in posixpath.normpath(path).split("/") if p) or ("/",)
+
+
+def check_owners(loaded: LoadedManifest, items: list[Desired]) -> None:
+    """One owner per path and per name on a machine: two resources whose paths are equal or
+    nested, or whose names collide on one machine and backend, are a manifest error naming
+    both positions (so `state: absent` on one can never delete what another uses)."""
+    seen_paths: list[tuple[tuple[str, ...], tuple[str, ...], Desired, str]] = []
+    seen_names: dict[tuple[Any, ...], Desired] = {}
+    for item in items:
+        machine = _machine(loaded, item.host)
+        name = item.name.lower() if item.provider in CASE_BLIND_PROVIDERS else item.name
+        key = (machine, item.provider, item.kind, name)
+        if key in seen_names:
+            other = seen_names[key]
+            raise _both(loaded, item, (), other, (),
+                        f"{item.address} on host {item.host} is the same {item.kind} as "
+                        f"{other.address} on host {other.host} (one machine, one name)")
+        seen_names[key] = item
+        field_name = OWNED_PATH_FIELDS.get(item.kind)
+        value = item.spec.get(field_name) if field_name else None
+        if not isinstance(value, str) or not value:
+            continue
+        parts = _path_key(value, windows=item.kind == "wsl")
+        for other_machine, other_parts, other, other_field in seen_paths:
+            if other_machine != machine:
+                continue
+            shorter = min(len(parts), len(other_parts))
+            if parts[:shorter] != other_parts[:shorter]:
+                continue
+            how = "the same path as" if len(parts) == len(other_parts) else (
+                "inside the path of" if len(parts) > len(other_parts) else "around the path of")
+            raise _both(loaded, item, (field_name,), other, (other_field,),
+                        f"{item.address} {field_name} {value!r} is {how} {other.address} "
+                        f"({other.spec.get(other_field)!r}): each path has one owner")
+        seen_paths.append((machine, parts, item, field_name))
+
+
+def _both(loaded: LoadedManifest, item: Desired, path: tuple[str, ...], other: Desired,
+          other_path: tuple[str, ...], message: str) -> Exception:
+    first = loaded.document.location((SECTION_OF_KIND[other.kind], other.name, *other_path))
+    where = f"; {other.address} is at {first}" if first else ""
+    return located(loaded, (SECTION_OF_KIND[item.kind], item.name, *path), message + where)
 
 
 def _sensitive_fields(loaded: LoadedManifest, kind: str, name: str,

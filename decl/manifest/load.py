@@ -143,6 +143,7 @@ def load_document(
     except TemplateFailure as failure:
         raise _redacted(_error(document, failure.path, failure.message), secrets) from None
 
+    _check_strings(document, rendered, ())
     try:
         manifest = Manifest.model_validate(rendered)
     except ValidationError as exc:
@@ -174,6 +175,25 @@ def _redacted(error: ManifestError, secrets: SecretStore) -> ManifestError:
     return ManifestError(redactor(error.reason), error.location,
                          None if error.snippet is None else redactor(error.snippet),
                          None if error.path is None else redactor(error.path))
+
+
+MAX_STRING = 64 * 1024
+
+
+def _check_strings(document: SourceDocument, data: Any, path: Path) -> None:
+    """No value may hold a NUL (no file name or argument can) or be longer than 64 KiB."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _check_strings(document, value, (*path, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _check_strings(document, item, (*path, index))
+    elif isinstance(data, str):
+        if "\0" in data:
+            raise _error(document, path, "a value cannot contain a NUL character (\\0)")
+        if len(data) > MAX_STRING and path[:1] != ("vars",):
+            raise _error(document, path, f"a value longer than {MAX_STRING} characters "
+                         f"({len(data)}); no path or argument is that long")
 
 
 def located(loaded: LoadedManifest, path: Path, message: str) -> ManifestError:

@@ -389,7 +389,8 @@ class Wsl(Resource):
 class Venv(Resource):
     """A Python virtual environment and its packages."""
 
-    path: str = Field(description="Directory of the venv (~ expands on the venv's host).")
+    path: str = Field(max_length=4096,
+                      description="Directory of the venv (~ expands on the venv's host).")
     python: str | None = Field(
         None, description='A version ("3.11") or an interpreter path (default: the host\'s python).'
     )

@@ -49,7 +49,7 @@ def _refused(project, state, document_or_text):
     done = run_decl("apply", "p.json", cwd=project, state=state)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "unexpected" not in done.stderr, done.stderr
-    assert done.stderr.count("error:") == 1, done.stderr
+    assert sum(line.startswith("error:") for line in done.stderr.splitlines()) == 1, done.stderr
     assert (project / "keep" / "user-file.txt").exists()
     assert not (project / "new").exists()
     return done.stderr

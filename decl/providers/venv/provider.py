@@ -157,7 +157,8 @@ class VenvProvider(Provider):
                 discovery.observed.append(Observed(
                     address=item.address, kind="venv", name=item.name, provider=self.name,
                     host=conn.host, state="present", spec={"path": item.spec["path"]},
-                    marks=None, handle={"expanded": info["expanded"], "not_a_venv": True}))
+                    marks=None, handle={"expanded": info["expanded"], "not_a_venv": True,
+                                        "not_adoptable": f"{what} that is not a Python venv"}))
                 continue
             discovery.observed.append(
                 self._observed(item.address, item.name, conn.host, info, data, item.spec))
@@ -231,14 +232,14 @@ class VenvProvider(Provider):
             self._create(change.project, desired, conn, progress)
         elif change.action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
             assert desired is not None and observed is not None
+            # Packages first: an adopt whose install fails leaves the venv unmarked, still
+            # the user's (a later destroy must not take it for decl's).
+            self._sync_packages(desired, observed, conn, progress)
             if change.action is Action.ADOPT:
-                self._write_marks(change.project, desired, observed.handle["expanded"], conn,
-                                  "adopted")
                 self._index(conn, desired.address, desired.spec["path"], add=True,
                             project=change.project)
-            self._sync_packages(desired, observed, conn, progress)
             self._write_marks(change.project, desired, observed.handle["expanded"], conn,
-                              "updated")
+                              "adopted" if change.action is Action.ADOPT else "updated")
         else:
             raise ProviderError(f"{change.address}: venvs cannot {change.action.value}")
 
