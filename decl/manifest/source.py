@@ -142,13 +142,27 @@ def _explain_failure(text: str, file: str, fast_error: Exception) -> ManifestErr
     from ruamel.yaml.error import YAMLError
 
     try:
-        _yaml(pure=True).load(text)
+        _yaml(pure=True).load(_without_comment_lines(text))
     except YAMLError as exc:
         return _yaml_error(exc, text, file)
     except RecursionError:
         return ManifestError(f"the manifest nests deeper than {MAX_DEPTH} levels",
                              SourceLocation(file, 1, 1))
     return _yaml_error(fast_error, text, file)
+
+
+def _without_comment_lines(text: str) -> str:
+    """The text with the body of each whole-line comment cut (the `#` stays), for the slow
+    pure parser: lines and columns of everything else are unchanged. (In a block scalar such a
+    line is content; the words of an error there may differ, its position does not.)"""
+    if "#" not in text:
+        return text
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        stripped = line.lstrip(" \t")
+        if stripped.startswith("#") and len(stripped) > 1:
+            lines[index] = line[: len(line) - len(stripped) + 1]
+    return "\n".join(lines)
 
 
 def check_events(text: str, file: str) -> None:
