@@ -3,8 +3,8 @@
     python3 bench/bench_parse.py [--sizes 1,2,4,8]
 
 Shapes: `comment` (one comment line of N MB, then a YAML syntax error: the case that was
-quadratic in ruamel's round-trip scanner), `vars` (N MB of small variables, rendered), and
-`venvs` (N MB of venv resources, validated). The size limit is raised for the run
+quadratic in ruamel's round-trip scanner), `vars` (N MB of small variables, one in 16 a
+template), and `venvs` (N MB of venv resources, validated). The size limit is raised for the run
 (DECL_MAX_MANIFEST_SIZE). Prints one line per case: shape, MB, seconds, outcome; the time is
 what `decl validate` spends in-process (parse, render, validate), best of three.
 """
@@ -30,7 +30,8 @@ def comment_case(size: int) -> str:
 def vars_case(size: int) -> str:
     lines, total, index = [HEAD, "vars:\n"], 0, 0
     while total < size:
-        line = f"  v{index}: \"value {index} {{{{ 1 + {index % 7} }}}}\"\n"
+        line = (f"  v{index}: \"value {index} {{{{ 1 + {index % 7} }}}}\"\n" if index % 16 == 0
+                else f"  v{index}: \"value {index}\"\n")
         lines.append(line)
         total += len(line)
         index += 1
@@ -40,8 +41,8 @@ def vars_case(size: int) -> str:
 def venvs_case(size: int) -> str:
     lines, total, index = [HEAD, "venvs:\n"], 0, 0
     while total < size:
-        block = (f"  v{index}:\n    path: ./venvs/v{index}\n    packages: [\"ruff==0.6.{index % 9}\","
-                 f" \"requests>=2\"]\n")
+        block = (f"  v{index}:\n    path: ./venvs/v{index}\n"
+                 f"    packages: [\"ruff==0.6.{index % 9}\", \"requests>=2\"]\n")
         lines.append(block)
         total += len(block)
         index += 1

@@ -113,7 +113,9 @@ def check_owners(loaded: LoadedManifest, items: list[Desired]) -> None:
                         f"{other.address} on host {other.host} (one machine, one name)")
         seen_names[key] = item
         field_name = OWNED_PATH_FIELDS.get(item.kind)
-        value = item.spec.get(field_name) if field_name else None
+        if field_name is None:
+            continue
+        value = item.spec.get(field_name)
         if not isinstance(value, str) or not value:
             continue
         parts = _path_key(value, windows=item.kind == "wsl")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,19 +215,24 @@ class Renderer:
         """Render one string; plain strings come back unchanged."""
         if "{{" not in text and "{%" not in text and "{#" not in text:
             return text
-        from jinja2 import TemplateError, UndefinedError, meta
+        from jinja2 import TemplateError, UndefinedError, nodes
 
         self._used_secret = False
         previous = sys.gettrace()
         try:
             tree = self._env.parse(text)
-            if self.sensitive_variables & meta.find_undeclared_variables(tree):
+            if self.sensitive_variables and self.sensitive_variables & {
+                    node.name for node in tree.find_all(nodes.Name)}:
                 self._used_secret = True
             template = self._env.from_string(tree)
             self._budget.start()
             sys.settrace(self._budget.tracer)
             try:
-                result = template.render(self.variables)
+                # A shared context over the variables (Template.render would copy them all,
+                # which made many variables quadratic).
+                context = template.new_context(ChainMap(self.variables, self._env.globals),
+                                               shared=True)
+                result = self._env.concat(template.root_render_func(context))
             finally:
                 sys.settrace(previous)
             if len(result) > MAX_SIZE:
