@@ -36,9 +36,24 @@ def _repr(text: str) -> str:
     return repr(text)[1:-1]
 
 
+def _repr_quoted(text: str, quote: str) -> str:
+    """repr's body as it reads inside `quote` quotes (repr picks the quote by the content,
+    but a secret inside a longer string gets that string's quotes)."""
+    full = repr(text)
+    body = full[1:-1]
+    if full[0] == quote:
+        return body
+    if quote == "'":
+        return body.replace("'", "\\'")
+    return body.replace("\\'", "'").replace('"', '\\"')
+
+
+def _repr_single(text: str) -> str:
+    return _repr_quoted(text, "'")
+
+
 def _repr_double(text: str) -> str:
-    """repr's spelling when the text holds a single quote and no double quote."""
-    return repr(text + "'\"")[1:-3].replace("\\'", "'") if "'" in text else repr(text)[1:-1]
+    return _repr_quoted(text, '"')
 
 
 def _percent(text: str) -> str:
@@ -87,13 +102,15 @@ def _base64_url(text: str) -> str:
 
 
 ENCODINGS: dict[str, Callable[[str], str]] = {
-    "json": _json, "json-unicode": _json_unicode, "repr": _repr, "repr-double": _repr_double,
+    "json": _json, "json-unicode": _json_unicode, "repr": _repr, "repr-single": _repr_single,
+    "repr-double": _repr_double,
     "percent": _percent, "percent-lower": _percent_lower, "percent-path": _percent_path,
     "percent-userinfo": _percent_userinfo, "percent-plus": _percent_plus, "shell": _shell,
     "base64": _base64, "base64-bare": _base64_bare, "base64-url": _base64_url,
 }
 # Escapes that can wrap any spelling once more (a quoted message inside a JSON line).
-WRAPPERS: tuple[Callable[[str], str], ...] = (_json, _json_unicode, _repr, _repr_double)
+WRAPPERS: tuple[Callable[[str], str], ...] = (_json, _json_unicode, _repr, _repr_single,
+                                               _repr_double)
 
 
 def spellings(secret: str) -> set[str]:
