@@ -249,3 +249,24 @@ def test_no_color_means_no_escape_codes_on_a_terminal(tmp_path, how):
     os.close(leader)
     assert b"venv.b" in output
     assert b"\x1b" not in output, output[:400]
+
+
+def test_failed_adopt_leaves_no_marks_and_destroy_keeps_the_venv(tmp_path):
+    from decl.providers.venv.probe import MARK_FILE
+    from tests.wheelhouse import standard_wheelhouse
+
+    wheels = standard_wheelhouse(tmp_path / "wheels")
+    theirs = tmp_path / "theirs"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(theirs)], check=True)
+    (theirs / "notes.txt").write_text("mine")
+    (tmp_path / "m.yaml").write_text(
+        HEAD + f"venvs:\n  t:\n    path: ./theirs\n    adopt: true\n    pip: false\n"
+        f"    no_index: true\n    find_links: [{wheels}]\n    packages: [not-in-wheelhouse]\n")
+    state = tmp_path / "state"
+    done = run_decl("apply", "-y", "-f", "m.yaml", cwd=tmp_path, state=state)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert not (theirs / MARK_FILE).exists(), "a failed adopt left decl's marks"
+    index = state / "venvs" / "hostile.json"
+    assert not index.exists() or "venv.t" not in index.read_text()
+    done = run_decl("destroy", "-y", "-f", "m.yaml", cwd=tmp_path, state=state)
+    assert (theirs / "notes.txt").read_text() == "mine"
