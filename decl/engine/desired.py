@@ -12,7 +12,7 @@ from decl.errors import FieldError
 from decl.manifest.load import LoadedManifest, dependency_graph, located
 from decl.manifest.model import SECTION_OF_KIND
 from decl.providers.base import COMMON_FIELDS, DesiredContext
-from decl.providers.registry import ProviderLoadError, Registry
+from decl.providers.registry import LoadFailure, ProviderLoadError, Registry
 
 
 @dataclass
@@ -36,12 +36,10 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
         context = DesiredContext(project=manifest.project, base_dir=loaded.base_dir,
                                  host_config=manifest.hosts.get(host), host=host)
         try:
-            provider = registry.get(provider_name)
-            if kind not in provider.kinds:
-                raise ProviderLoadError(f"provider {provider_name!r} does not handle {kind}")
+            provider = registry.for_kind(provider_name, kind)
         except ProviderLoadError as exc:
             message = str(exc)
-            if "yet" in message:
+            if exc.reason is LoadFailure.NOT_INSTALLED:
                 message = f"no provider is available for {kind} resources with provider " \
                     f"{provider_name!r} yet"
             result.unavailable[(provider_name, host)] = message
@@ -140,6 +138,15 @@ def _both(loaded: LoadedManifest, item: Desired, path: tuple[str, ...], other: D
     return located(loaded, (SECTION_OF_KIND[item.kind], item.name, *path), message + where)
 
 
+def _get_path(data: Any, path: str) -> Any:
+    """Value at a dotted path ("env.FOO") or None."""
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
 def _sensitive_fields(loaded: LoadedManifest, kind: str, name: str,
                       spec: dict[str, Any]) -> frozenset[str]:
     """Spec fields a secret flows into, as dotted spec paths.
@@ -149,7 +156,6 @@ def _sensitive_fields(loaded: LoadedManifest, kind: str, name: str,
     field whose value holds a secret handed out (through a variable, a filter, a file) is
     sensitive too, wherever it came from.
     """
-    from decl.core.resource import get_path
     from decl.redact import Redactor
 
     prefix = (SECTION_OF_KIND[kind], name)
@@ -157,7 +163,7 @@ def _sensitive_fields(loaded: LoadedManifest, kind: str, name: str,
     for path in loaded.sensitive_paths:
         if path[:2] == prefix and len(path) > 2:
             dotted = ".".join(str(part) for part in path[2:])
-            found.add(dotted if get_path(spec, dotted) is not None else str(path[2]))
+            found.add(dotted if _get_path(spec, dotted) is not None else str(path[2]))
     redactor = Redactor(loaded.secret_values)
     if redactor:
         for key, value in spec.items():

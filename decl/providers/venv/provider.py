@@ -10,13 +10,20 @@ from typing import Any
 
 from decl import __version__
 from decl.connections.base import Connection
-from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.errors import FieldError, ManifestError, ProviderError
 from decl.files import state_dir
 from decl.manifest.model import Venv
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.base import (
+    Availability,
+    DesiredContext,
+    Discovery,
+    Operation,
+    Progress,
+    Provider,
+    ensure_owned,
+)
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
 from decl.providers.venv.requirements import (
     SEED_PACKAGES,
@@ -216,32 +223,48 @@ class VenvProvider(Provider):
 
     # -- apply --------------------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """create, update (packages), replace, delete, adopt."""
-        if conn.shell != "posix":
-            raise ProviderError(f"{change.address}: the venv provider needs a POSIX host")
-        if change.action is Action.DELETE:
-            self._delete(change, observed, conn, progress)
-        elif change.action is Action.CREATE:
-            assert desired is not None
-            self._create(change.project, desired, conn, progress)
-        elif change.action is Action.REPLACE:
-            assert desired is not None
-            self._delete(change, observed, conn, progress)
-            self._create(change.project, desired, conn, progress)
-        elif change.action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            assert desired is not None and observed is not None
-            # Packages first: an adopt whose install fails leaves the venv unmarked, still
-            # the user's (a later destroy must not take it for decl's).
-            self._sync_packages(desired, observed, conn, progress)
-            if change.action is Action.ADOPT:
-                self._index(conn, desired.address, desired.spec["path"], add=True,
-                            project=change.project)
-            self._write_marks(change.project, desired, observed.handle["expanded"], conn,
-                              "adopted" if change.action is Action.ADOPT else "updated")
-        else:
-            raise ProviderError(f"{change.address}: venvs cannot {change.action.value}")
+    @staticmethod
+    def _posix(op: Operation) -> Connection:
+        if op.conn.shell != "posix":
+            raise ProviderError(f"{op.address}: the venv provider needs a POSIX host")
+        return op.conn
+
+    def create(self, op: Operation) -> None:
+        """Make the venv with venv or uv, mark it, install its packages."""
+        self._create(op.project, op.need_desired(), self._posix(op), op.progress)
+
+    def update(self, op: Operation) -> None:
+        """Install and remove packages to match, then rewrite the marks."""
+        desired, observed, conn = op.need_desired(), op.need_observed(), self._posix(op)
+        self._sync_packages(desired, observed, conn, op.progress)
+        self._write_marks(op.project, desired, observed.handle["expanded"], conn, "updated")
+
+    def adopt(self, op: Operation) -> None:
+        """Install and remove packages to match, then mark the venv as this project's.
+
+        Packages first: an adopt whose install fails leaves the venv unmarked, still the
+        user's (a later destroy must not take it for decl's)."""
+        desired, observed, conn = op.need_desired(), op.need_observed(), self._posix(op)
+        self._sync_packages(desired, observed, conn, op.progress)
+        self._index(conn, desired.address, desired.spec["path"], add=True, project=op.project)
+        self._write_marks(op.project, desired, observed.handle["expanded"], conn, "adopted")
+
+    def delete(self, op: Operation) -> None:
+        """Remove the venv directory after checking the marks in it."""
+        observed, conn = op.need_observed(), self._posix(op)
+        path = observed.handle["expanded"]
+        try:
+            data = json.loads(conn.read_file(f"{path}/{MARK_FILE}"))
+        except (FileNotFoundError, ValueError):
+            data = {}
+        found = Marks(str(data.get("project", "")), str(data.get("address", "")),
+                      str(data.get("spec_hash", ""))) if isinstance(data, dict) and \
+            data.get("project") else None
+        ensure_owned(op, found, path)
+        op.progress(f"deleting {path}", None)
+        conn.run(["rm", "-rf", "--", path], timeout=600).check(f"{op.address}: deleting {path}")
+        self._index(conn, op.address, observed.spec.get("path", path), add=False,
+                    project=op.project)
 
     def _create(self, project: str, desired: Desired, conn: Connection,
                 progress: Progress) -> None:
@@ -390,27 +413,6 @@ class VenvProvider(Provider):
                  "spec_hash": desired.spec_hash, "managed_by": f"decl {__version__}",
                  "event": event}
         conn.write_file(f"{path}/{MARK_FILE}", (json.dumps(marks, indent=1) + "\n").encode())
-
-    def _delete(self, change: Change, observed: Observed | None, conn: Connection,
-                progress: Progress) -> None:
-        if observed is None:
-            return
-        path = observed.handle["expanded"]
-        project = observed.marks.project if observed.marks else None
-        try:
-            marks = json.loads(conn.read_file(f"{path}/{MARK_FILE}"))
-        except FileNotFoundError:
-            marks = {}
-        except ValueError:
-            marks = {}
-        if not project or marks.get("project") != project:
-            raise ProviderError(f"{change.address}: {path} no longer carries this project's "
-                                "marks; decl will not delete it")
-        progress(f"deleting {path}", None)
-        conn.run(["rm", "-rf", "--", path], timeout=600).check(
-            f"{change.address}: deleting {path}")
-        self._index(conn, change.address, observed.spec.get("path", path), add=False,
-                    project=project)
 
     def _index(self, conn: Connection, address: str, path: str, *, add: bool,
                project: str) -> None:
