@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,11 +95,32 @@ def _path_key(path: str, windows: bool) -> tuple[str, ...]:
     return tuple(p for p in posixpath.normpath(path).split("/") if p) or ("/",)
 
 
+def _owned_path(loaded: LoadedManifest, item: Desired) -> tuple[str, tuple[str, ...]] | None:
+    """The path a resource owns on its host and the manifest field that sets it, if any.
+
+    Venvs own their `path`, WSL distributions their `location`, QEMU VMs their VM directory
+    VM_DIR/PROJECT/NAME (`options.vm_dir`)."""
+    field_name = OWNED_PATH_FIELDS.get(item.kind)
+    if field_name is not None:
+        value = item.spec.get(field_name)
+        return (value, (field_name,)) if isinstance(value, str) and value else None
+    if item.kind == "vm" and item.provider == "qemu":
+        from decl.providers.qemu.options import DEFAULT_VM_DIR
+
+        options = getattr(item.model, "options", None) or {}
+        root = options.get("vm_dir") if isinstance(options.get("vm_dir"), str) else None
+        field_path = ("options", "vm_dir") if root else ()
+        return (f"{(root or DEFAULT_VM_DIR).rstrip('/')}/{loaded.manifest.project}/"
+                f"{item.name}", field_path)
+    return None
+
+
 def check_owners(loaded: LoadedManifest, items: list[Desired]) -> None:
     """One owner per path and per name on a machine: two resources whose paths are equal or
     nested, or whose names collide on one machine and backend, are a manifest error naming
     both positions (so `state: absent` on one can never delete what another uses)."""
-    seen_paths: list[tuple[tuple[str, ...], tuple[str, ...], Desired, str]] = []
+    seen_paths: list[tuple[tuple[str, ...], tuple[str, ...], Desired, tuple[str, ...],
+                           str]] = []
     seen_names: dict[tuple[Any, ...], Desired] = {}
     for item in items:
         machine = _machine(loaded, item.host)
@@ -110,14 +132,13 @@ def check_owners(loaded: LoadedManifest, items: list[Desired]) -> None:
                         f"{item.address} on host {item.host} is the same {item.kind} as "
                         f"{other.address} on host {other.host} (one machine, one name)")
         seen_names[key] = item
-        field_name = OWNED_PATH_FIELDS.get(item.kind)
-        if field_name is None:
+        owned = _owned_path(loaded, item)
+        if owned is None:
             continue
-        value = item.spec.get(field_name)
-        if not isinstance(value, str) or not value:
-            continue
-        parts = _path_key(value, windows=item.kind == "wsl")
-        for other_machine, other_parts, other, other_field in seen_paths:
+        value, field_path = owned
+        expanded = os.path.expanduser(value) if machine == ("local",) else value
+        parts = _path_key(expanded, windows=item.kind == "wsl")
+        for other_machine, other_parts, other, other_field, other_value in seen_paths:
             if other_machine != machine:
                 continue
             shorter = min(len(parts), len(other_parts))
@@ -125,10 +146,10 @@ def check_owners(loaded: LoadedManifest, items: list[Desired]) -> None:
                 continue
             how = "the same path as" if len(parts) == len(other_parts) else (
                 "inside the path of" if len(parts) > len(other_parts) else "around the path of")
-            raise _both(loaded, item, (field_name,), other, (other_field,),
-                        f"{item.address} {field_name} {value!r} is {how} {other.address} "
-                        f"({other.spec.get(other_field)!r}): each path has one owner")
-        seen_paths.append((machine, parts, item, field_name))
+            raise _both(loaded, item, field_path, other, other_field,
+                        f"{item.address} {'.'.join(field_path) or 'directory'} {value!r} is "
+                        f"{how} {other.address} ({other_value!r}): each path has one owner")
+        seen_paths.append((machine, parts, item, field_path, value))
 
 
 def _both(loaded: LoadedManifest, item: Desired, path: tuple[str, ...], other: Desired,

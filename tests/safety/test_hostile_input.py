@@ -270,3 +270,12 @@ def test_failed_adopt_leaves_no_marks_and_destroy_keeps_the_venv(tmp_path):
     assert not index.exists() or "venv.t" not in index.read_text()
     done = run_decl("destroy", "-y", "-f", "m.yaml", cwd=tmp_path, state=state)
     assert (theirs / "notes.txt").read_text() == "mine"
+
+
+def test_a_venv_inside_a_qemu_vm_directory(tmp_path):
+    _fails(tmp_path, HEAD + "vms:\n  web:\n    provider: qemu\n    options: {vm_dir: /srv/vms}\n"
+           "venvs:\n  a:\n    path: /srv/vms/hostile/web/tools\n",
+           "m.yaml:9:11", "inside the path of vm.web", "vm.web is at m.yaml:6:23")
+    home = os.path.expanduser("~")
+    _fails(tmp_path, HEAD + "vms:\n  web:\n    provider: qemu\nvenvs:\n  a:\n"
+           f"    path: {home}/.local/share/decl/qemu\n", "around the path of vm.web")
