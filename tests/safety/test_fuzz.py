@@ -64,6 +64,27 @@ def manifests(draw):
     return json.dumps(document)
 
 
+@st.composite
+def venv_manifests(draw):
+    """Mostly valid venv-only manifests, so that `plan` runs too (venvs on this machine)."""
+    texts = st.sampled_from(["ruff==0.6.9", "requests>=2", "foo===", "--index-url=x", "a b",
+                             "x @ https://u:p@127.0.0.1/x.whl", "ok; python_version>'3'",
+                             "{{ 'r' ~ 'uff' }}", "{{ secret('NOPE') }}", ""])
+    venvs = {}
+    for name in draw(st.lists(st.sampled_from(["a", "b", "c"]), max_size=3, unique=True)):
+        entry = {"path": draw(st.sampled_from([f"./{name}", "./a", "./a/b", f"./{name}\0",
+                                               "/" + "p" * 70000, "~/x", "", "."])),
+                 "packages": draw(st.lists(texts, max_size=3))}
+        for key, values in (("pip", [True, False, None, "yes"]),
+                            ("state", ["present", "absent", "gone"]),
+                            ("adopt", [True, False]), ("requirements", ["/etc/shadow",
+                                                                        "./missing.txt"])):
+            if draw(st.booleans()):
+                entry[key] = draw(st.sampled_from(values))
+        venvs[name] = entry
+    return json.dumps({"version": 1, "project": "fuzz", "venvs": venvs})
+
+
 MUTATION_CHARS = list(":-{}[]&*!|>\t\"'#%@`\\ \n") + ["\u00e4", "{{", "}}", "{%", "*a", "&a "]
 
 
@@ -122,6 +143,12 @@ def workdir(tmp_path_factory, monkeypatch):
 @SETTINGS
 @given(text=manifests())
 def test_random_manifests_from_the_schema(workdir, text):
+    _check(workdir, text)
+
+
+@settings(SETTINGS, max_examples=200)
+@given(text=venv_manifests())
+def test_random_venv_manifests_validate_and_plan(workdir, text):
     _check(workdir, text)
 
 
