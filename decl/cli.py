@@ -401,7 +401,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        _say(f"error: {exc.format_message()}")
+        try:
+            exc.show()  # usage errors keep click's usage line and hint
+        except (OSError, ValueError):
+            pass
         sys.exit(1)
     except DeclError as exc:
         if debug:
