@@ -71,6 +71,7 @@ def cli(debug: bool, no_color: bool) -> None:
 def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
              files: Any) -> int:
     """Check manifests without touching any machine (-f FILE, or several FILEs)."""
+    from decl.engine.desired import build_desired
     from decl.engine.session import load_checked
     from decl.errors import DeclError
     from decl.providers.registry import Registry
@@ -81,10 +82,11 @@ def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
         try:
             loaded = load_checked(_inputs(path, var_assignments, var_files, secret_files),
                                   registry, require_secrets=False)
+            build_desired(loaded, registry)  # what providers read locally (requirements files)
         except DeclError as exc:
             if len(files) < 2:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            _say(f"error: {exc}")
             failed += 1
             continue
         count = len(loaded.manifest.resources())
@@ -120,8 +122,8 @@ def plan(file: str, var_assignments: Any, var_files: Any, secret_files: Any, tar
         _out([redactor(line) for line in plan_text(result, verbose=verbose)])
         if out_file:
             click.echo(f"\nSaved the plan to {out_file}: apply it with `decl apply {out_file}`.")
-    if result.errors or any(p.kind == "host" for p in result.unavailable):
-        return 1  # a host that cannot be reached is an error, not a pending change
+    if result.errors or result.conflicts or any(p.kind == "host" for p in result.unavailable):
+        return 1  # a conflict or a host that cannot be reached is an error (README: exit codes)
     if detailed_exitcode and (result.has_changes or result.unavailable):
         return 2
     return 0
@@ -136,13 +138,13 @@ def show(planfile: str, as_json: bool, verbose: bool) -> int:
     from decl.core.plan import Plan
     from decl.engine.session import read_plan_file
 
-    document = read_plan_file(planfile)
+    verified = read_plan_file(planfile)
     if as_json:  # the saved text is redacted already
-        click.echo(json.dumps(document["plan"], indent=2, default=str))
+        click.echo(json.dumps(verified.plan, indent=2, default=str))
         return 0
     from decl.render.text import plan_text
 
-    saved = Plan.from_json(document["plan"], document.get("unchanged_changes"))
+    saved = Plan.from_json(verified.plan, list(verified.unchanged))
     _out(plan_text(saved, verbose=verbose))
     return 0
 
@@ -387,8 +389,9 @@ def apply(planfile: str | None, file: str, var_assignments: Any, var_files: Any,
 
     saved = None
     if planfile:
-        saved = read_plan_file(planfile)
-        inputs, options = inputs_from_plan(saved)
+        verified = read_plan_file(planfile)
+        inputs, options = inputs_from_plan(verified)
+        saved = verified.plan
     else:
         inputs = _inputs(file, var_assignments, var_files, secret_files)
         options = PlanOptions(prune=prune, targets=tuple(targets))
@@ -501,12 +504,62 @@ def init(file: str, force: bool) -> int:
     return 0
 
 
+def _say(text: str) -> None:
+    """Print an error line to stderr, secrets taken out; a stderr that is gone is ignored."""
+    from decl.redact import redact_known
+
+    try:
+        click.echo(redact_known(text), err=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _traceback() -> None:
+    import traceback
+
+    _say(traceback.format_exc().rstrip())
+
+
+def _output_failure(exc: BaseException) -> str | None:
+    """The words for an output stream that cannot be written (closed, full, a broken pipe)."""
+    if isinstance(exc, BrokenPipeError):
+        return "the output was closed before decl finished writing (broken pipe)"
+    if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EBADF, errno.EIO, errno.EPIPE):
+            return f"cannot write the output: {exc.strerror}"
+    if isinstance(exc, ValueError) and "closed file" in str(exc):
+        return "cannot write the output: it is closed"
+    return None
+
+
+def _finish_streams() -> None:
+    """Flush stdout now, so that a full or closed stdout is reported, not a shutdown error."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one clear message and exit code 1 for errors, traceback with --debug."""
+    """Entry point: one clear message and exit code 1 for errors, traceback with --debug.
+
+    Every message, and the --debug traceback, goes out with secrets taken out.
+    """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     from decl.errors import DeclError
 
+    if sys.stdout is None:  # started with stdout closed: say so before doing anything
+        _say("error: cannot write the output: stdout is closed; nothing was done")
+        sys.exit(1)
     if debug:
         import logging
 
@@ -515,29 +568,42 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         code = cli.main(args=args, prog_name="decl", standalone_mode=False)
+        _finish_streams()
     except click.exceptions.Abort:
-        click.echo("Aborted: nothing more was changed.", err=True)
+        _say("Aborted: nothing more was changed.")
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        try:
+            exc.show()  # usage errors keep click's usage line and hint
+        except (OSError, ValueError):
+            pass
         sys.exit(1)
     except DeclError as exc:
         if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
+            _traceback()
+        _say(f"error: {exc}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         if debug:
-            raise
-        click.echo("interrupted", err=True)
+            _traceback()
+        _say("interrupted")
         sys.exit(130)
+    except RecursionError:
+        if debug:
+            _traceback()
+        _say("error: the input nests too deeply for decl to read (RecursionError)")
+        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback unless --debug
         if debug:
-            raise
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the "
-                   "traceback)", err=True)
+            _traceback()
+        words = _output_failure(exc)
+        if words:
+            _say(f"error: {words}")
+            sys.exit(1)
+        _say(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the "
+             "traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -72,3 +72,12 @@ class ConnectionFailed(DeclError):
         self.kind = kind
         self.detail = detail
         super().__init__(f"host {host}: {kind}: {detail}")
+
+
+class FieldError(ManifestError):
+    """A provider found a field of one resource wrong while reading it (a requirements file
+    that cannot be read, say); the engine adds the field's position in the manifest."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field

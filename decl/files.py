@@ -25,3 +25,14 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def state_dir() -> str:
+    """Where decl keeps its own files: $DECL_STATE_DIR, else $XDG_STATE_HOME/decl, else
+    ~/.local/state/decl (HOME unset: the user's home from the password database)."""
+    explicit = os.environ.get("DECL_STATE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                            "state")
+    return os.path.join(base, "decl")

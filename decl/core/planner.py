@@ -199,7 +199,10 @@ def plan_resource(
                              if fields else ""),
                           fields=tuple(fields)), None
         who = f"belongs to project {owner!r}" if owner else "carries no mark of this project"
+        not_adoptable = observed.handle.get("not_adoptable")
         hint = "" if owner else "; set `adopt: true` to take it over"
+        if not owner and not_adoptable:
+            hint = f"; it cannot be adopted ({not_adoptable})"
         return change(Action.CONFLICT,
                       f"an object named {item.name!r} already exists on host {item.host} "
                       f"and {who}: decl will not touch it{hint}"), None

@@ -56,7 +56,7 @@ def run_apply(
         session.prepare_providers()
         result = session.plan(options)
         if saved is not None:
-            check_stale(saved, result)
+            check_stale(saved, result, session.redactor)
         show_plan(result)
         if result.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
@@ -67,6 +67,9 @@ def run_apply(
             return ApplyResult(result, None)
         if result.actionable and saved is None:
             confirm(f"\nDo you want to {verb} these changes?")
+        # State is written before any change: a state dir that cannot be written stops here.
+        record_touched(session.project, {(c.provider, c.host) for c in result.actionable
+                                         if c.provider})
         journal = Journal(session.project, uuid.uuid4().hex[:12], scrub=session.redactor)
         journal.write("run", command=verb, manifest=os.path.abspath(session.loaded.file),
                       changes=len(result.actionable))

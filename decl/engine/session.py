@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from decl.connections.pool import ConnectionPool
-from decl.core.plan import FORMAT_VERSION, Action, Plan
+from decl.core.plan import Plan
 from decl.core.planner import PlanOptions, plan
 from decl.core.traits import KindTraits
 from decl.engine.desired import DesiredSet, build_desired
@@ -16,8 +15,7 @@ from decl.engine.snapshot import take_snapshot
 from decl.engine.statedir import read_touched
 from decl.engine.validate import check_manifest
 from decl.engine.warmup import WarmUps
-from decl.errors import DeclError, PlanError
-from decl.files import write_atomic
+from decl.errors import DeclError
 from decl.manifest.load import LoadedManifest, load
 from decl.providers.registry import ProviderLoadError, Registry
 from decl.redact import Redactor
@@ -138,65 +136,29 @@ def plan_manifest(inputs: Inputs, options: PlanOptions,
 
 
 def save_plan(path: str, session: Session, result: Plan, options: PlanOptions) -> None:
-    """Write a plan file: the plan, fingerprints, inputs; never a secret value."""
-    document = {
-        "decl_plan": FORMAT_VERSION,
-        "inputs": session.inputs.to_json(),
-        "options": {"prune": options.prune, "destroy": options.destroy,
-                    "targets": list(options.targets)},
-        "plan": result.to_json(),
-        # The no-op changes in full, so that `decl show` prints what `decl plan` printed.
-        "unchanged_changes": [c.to_json() for c in result.changes
-                              if c.action is Action.NOOP],
-    }
-    # Keys in the order plan --json prints them: `decl show --json` gives the same bytes.
-    text = session.redactor(json.dumps(document, indent=2, default=str))
-    write_atomic(path, (text + "\n").encode())
+    """Write a signed plan file: the plan, fingerprints, inputs; never a secret value."""
+    from decl.engine.planfile import plan_document, write_plan
+
+    write_plan(path, plan_document(session.inputs.to_json(), options, result,
+                                   scrub=session.redactor))
 
 
-def read_plan_file(path: str) -> dict[str, Any]:
-    """Read a plan file written by `decl plan --out`."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise DeclError(f"plan file not found: {path}") from None
-    except ValueError as exc:
-        raise DeclError(f"{path} is not a decl plan file: {exc}") from None
-    if not isinstance(document, dict) or document.get("decl_plan") != FORMAT_VERSION:
-        raise DeclError(f"{path} is not a decl plan file (format {FORMAT_VERSION})")
-    return document
+def read_plan_file(path: str) -> Any:
+    """Read and verify a plan file written by `decl plan --out` (see decl.engine.planfile)."""
+    from decl.engine.planfile import read_plan_file as read
+
+    return read(path)
 
 
-def inputs_from_plan(document: dict[str, Any]) -> tuple[Inputs, PlanOptions]:
-    """The inputs and options a plan file was made with."""
-    raw = document["inputs"]
-    options = document.get("options", {})
-    return (
-        Inputs(file=raw["file"], var_assignments=list(raw.get("var_assignments", [])),
-               var_files=list(raw.get("var_files", [])),
-               secret_files=list(raw.get("secret_files", []))),
-        PlanOptions(prune=bool(options.get("prune")), destroy=bool(options.get("destroy")),
-                    targets=tuple(options.get("targets", []))),
-    )
+def inputs_from_plan(saved: Any) -> tuple[Inputs, PlanOptions]:
+    """The inputs and options a verified plan file was made with."""
+    return (Inputs(file=saved.file, var_assignments=list(saved.var_assignments),
+                   var_files=list(saved.var_files), secret_files=list(saved.secret_files)),
+            saved.options)
 
 
-def check_stale(document: dict[str, Any], fresh: Plan) -> None:
-    """Refuse a saved plan when the manifest or any observed resource moved since."""
-    saved = document["plan"]
-    moved: list[str] = []
-    if saved.get("manifest_fingerprint") != fresh.manifest_fingerprint:
-        moved.append("the manifest (or its variables or secrets) changed")
-    before: dict[str, str] = saved.get("observed_fingerprints", {})
-    after = fresh.observed_fingerprints
-    for address in sorted(set(before) | set(after)):
-        if before.get(address) != after.get(address):
-            was, now = before.get(address, "absent"), after.get(address, "absent")
-            if was == "absent":
-                moved.append(f"{address} appeared")
-            elif now == "absent":
-                moved.append(f"{address} disappeared")
-            else:
-                moved.append(f"{address} changed")
-    if moved:
-        raise PlanError("the saved plan is stale, run `decl plan` again: " + "; ".join(moved))
+def check_stale(saved: dict[str, Any], fresh: Plan, scrub: Any = None) -> None:
+    """Refuse a saved plan (its `plan` part) that no longer matches what decl sees now."""
+    from decl.engine.planfile import check_stale as check
+
+    check(saved, fresh, scrub)

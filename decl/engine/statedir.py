@@ -9,18 +9,17 @@ import socket
 from collections.abc import Iterable
 from typing import IO, Any
 
-from decl.errors import LockHeldError
-from decl.files import write_atomic
+from decl.errors import DeclError, LockHeldError
+from decl.files import state_dir, write_atomic
 
 
-def state_dir() -> str:
-    """$DECL_STATE_DIR, else $XDG_STATE_HOME/decl, else ~/.local/state/decl."""
-    explicit = os.environ.get("DECL_STATE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                            "state")
-    return os.path.join(base, "decl")
+class StateDirError(DeclError):
+    """decl's state directory cannot be written: said before anything is changed."""
+
+    def __init__(self, path: str, exc: OSError) -> None:
+        super().__init__(
+            f"cannot write decl's state at {path}: {exc.strerror or exc}; set DECL_STATE_DIR "
+            "(or XDG_STATE_HOME) to a writable directory; nothing was changed")
 
 
 def now() -> str:
@@ -41,8 +40,11 @@ class ProjectLock:
         """Take the lock or raise LockHeldError naming its holder."""
         import fcntl
 
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - until release
+        except OSError as exc:
+            raise StateDirError(self.path, exc) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -89,13 +91,19 @@ class Journal:
         self.path = os.path.join(state_dir(), "journal", f"{project}.jsonl")
         self.run_id = run_id
         self.scrub = scrub or (lambda text: text)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        except OSError as exc:
+            raise StateDirError(self.path, exc) from None
 
     def write(self, event: str, **fields: Any) -> None:
         """Append one record."""
-        record = {"time": now(), "run": self.run_id, "event": event, **fields}
+        record: Any = {"time": now(), "run": self.run_id, "event": event, **fields}
+        if hasattr(self.scrub, "data"):  # a Redactor: strings first, then the line
+            record = self.scrub.data(json.loads(json.dumps(record, default=str)))
         line = self.scrub(json.dumps(record, default=str, sort_keys=True))
-        with open(self.path, "a", encoding="utf-8") as handle:
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
 
@@ -118,4 +126,7 @@ def record_touched(project: str, groups: Iterable[tuple[str, str]]) -> None:
     """Remember more (provider, host) pairs for this project."""
     known = read_touched(project) | set(groups)
     payload = json.dumps({"groups": sorted(known)}, indent=1).encode()
-    write_atomic(touched_path(project), payload)
+    try:
+        write_atomic(touched_path(project), payload)
+    except OSError as exc:
+        raise StateDirError(touched_path(project), exc) from None

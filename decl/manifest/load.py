@@ -127,25 +127,24 @@ def load_document(
     if not isinstance(declared, dict):
         raise error_at(document, ("vars",), "`vars` must be a mapping of names to values")
     sensitive: set[Path] = set()
+    renderer = Renderer({}, secrets)
     try:
-
-        def factory(values: dict[str, Any]) -> Renderer:
-            return Renderer(values, secrets)
-
-        variables = render_variables(declared, overrides, factory)
-        renderer = Renderer(variables, secrets)
+        variables = render_variables(declared, overrides, renderer)
         rendered = {
             key: (value if key == "vars" else renderer.render(value, (key,)))
             for key, value in data.items()
         }
         sensitive |= renderer.sensitive_paths
     except TemplateFailure as failure:
-        raise error_at(document, failure.path, failure.message) from None
+        raise _redacted(error_at(document, failure.path, failure.message), secrets) from None
 
+    _check_strings(document, rendered, ())
     try:
         manifest = Manifest.model_validate(rendered)
     except ValidationError as exc:
-        raise _validation_error(document, rendered, exc) from None
+        raise _redacted(_validation_error(document, rendered, exc), secrets) from None
+    except RecursionError:
+        raise error_at(document, (), "the manifest nests too deeply") from None
 
     loaded = LoadedManifest(
         manifest=manifest,
@@ -154,8 +153,47 @@ def load_document(
         secret_values=set(secrets.handed_out),
         variables=variables,
     )
-    _check_references(loaded)
+    try:
+        _check_references(loaded)
+    except ManifestError as exc:
+        raise _redacted(exc, secrets) from None
     return loaded
+
+
+def _redacted(error: ManifestError, secrets: SecretStore) -> ManifestError:
+    """The error with every spelling of every secret handed out so far taken out."""
+    from decl.redact import Redactor
+
+    redactor = Redactor(secrets.handed_out)
+    if not redactor.contains(str(error)):
+        return error
+    return ManifestError(redactor(error.reason), error.location,
+                         None if error.snippet is None else redactor(error.snippet),
+                         None if error.path is None else redactor(error.path))
+
+
+MAX_STRING = 64 * 1024
+
+
+def _check_strings(document: SourceDocument, data: Any, path: Path) -> None:
+    """No value may hold a NUL (no file name or argument can) or be longer than 64 KiB."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _check_strings(document, value, (*path, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _check_strings(document, item, (*path, index))
+    elif isinstance(data, str):
+        if "\0" in data:
+            raise error_at(document, path, "a value cannot contain a NUL character (\\0)")
+        if len(data) > MAX_STRING and path[:1] != ("vars",):
+            raise error_at(document, path, f"a value longer than {MAX_STRING} characters "
+                         f"({len(data)}); no path or argument is that long")
+
+
+def located(loaded: LoadedManifest, path: Path, message: str) -> ManifestError:
+    """A ManifestError at `path` of a loaded manifest (file, line, column and the line)."""
+    return error_at(loaded.document, path, message)
 
 
 def error_at(

@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +34,38 @@ SECTION_OF_KIND = {
     "venv": "venvs",
 }
 KIND_OF_SECTION = {section: kind for kind, section in SECTION_OF_KIND.items()}
+
+
+def _not_a_bool(value: Any) -> Any:
+    """YAML's `true` is not the number 1 (pydantic would take it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+def _check_requirement(value: str) -> str:
+    """A PEP 508 requirement; an option (`--index-url=...`) or bad text is refused here, at
+    its position in the manifest, rather than when plan asks the provider."""
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement as Parsed
+
+    text = value.strip()
+    if text.startswith("-"):
+        option = text.split("=", 1)[0].split()[0]
+        raise ValueError(f"{option!r} is a pip option, not a package: use the venv's "
+                         "index_url / extra_index_urls / find_links / no_index fields")
+    try:
+        parsed = Parsed(text)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "not PEP 508"
+        raise ValueError(f"invalid requirement {text!r}: {reason}") from None
+    for spec in parsed.specifier:
+        if not spec.version.strip():
+            raise ValueError(f"invalid requirement {text!r}: {spec.operator} needs a version")
+    return value
+
+
+Requirement = Annotated[str, AfterValidator(_check_requirement)]
 # Provider names: any registered provider (checked against the registry by `validate`).
 PROVIDER_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 ARCHES = ("x86_64", "i686", "aarch64", "armv7l", "riscv64", "ppc64le", "s390x")
@@ -368,11 +401,12 @@ class Wsl(Resource):
 class Venv(Resource):
     """A Python virtual environment and its packages."""
 
-    path: str = Field(description="Directory of the venv (~ expands on the venv's host).")
+    path: str = Field(max_length=4096,
+                      description="Directory of the venv (~ expands on the venv's host).")
     python: str | None = Field(
         None, description='A version ("3.11") or an interpreter path (default: the host\'s python).'
     )
-    packages: list[str] = Field(
+    packages: list[Requirement] = Field(
         default_factory=list, description="Requirement specifiers, e.g. ruff==0.6.9."
     )
     requirements: str | None = Field(
@@ -396,7 +430,8 @@ class Venv(Resource):
 class Manifest(Strict):
     """A decl manifest, format version 1."""
 
-    version: Literal[1] = Field(description="Manifest format version; 1.")
+    version: Annotated[Literal[1], BeforeValidator(_not_a_bool)] = Field(
+        description="Manifest format version; 1.")
     project: str = Field(
         pattern=PROJECT_PATTERN,
         description="Project name: the ownership namespace marked on every object decl makes.",

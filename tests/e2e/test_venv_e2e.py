@@ -119,9 +119,11 @@ def test_unmarked_directory_is_a_conflict_and_untouched(tmp_path, wheels):
     write_manifest(manifest, {"x": venv_entry(stranger, wheels, ["delta"], backend="venv",
                                               pip=False)})
 
-    planned = plan_json(str(manifest))
+    planned = plan_json(str(manifest), codes=(1,))
     assert planned["changes"][0]["action"] == "conflict"
-    assert "adopt: true" in planned["changes"][0]["cause"]
+    # adopt cannot take over a directory that is not a venv: no hint that it could
+    assert "adopt: true" not in planned["changes"][0]["cause"]
+    assert "cannot be adopted" in planned["changes"][0]["cause"]
     done = decl("apply", "-y", "-f", str(manifest))
     assert done.returncode == 1
     assert "conflict" in done.stderr
@@ -145,7 +147,8 @@ def test_adopt_an_unmarked_venv(tmp_path, wheels):
     manifest = tmp_path / "decl.yaml"
     write_manifest(manifest, {"t": venv_entry(venv, wheels, ["delta"], backend="venv",
                                               pip=False)})
-    assert plan_json(str(manifest))["changes"][0]["action"] == "conflict"
+    conflict = plan_json(str(manifest), codes=(1,))["changes"][0]
+    assert conflict["action"] == "conflict" and "adopt: true" in conflict["cause"]
     write_manifest(manifest, {"t": venv_entry(venv, wheels, ["delta"], backend="venv",
                                               pip=False, adopt=True)})
     planned = plan_json(str(manifest))

@@ -25,10 +25,10 @@ def decl(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
                           text=True, env=full_env, timeout=timeout, input=input, check=False)
 
 
-def plan_json(manifest: str, *extra: str) -> dict[str, Any]:
-    """`decl plan --json` parsed."""
+def plan_json(manifest: str, *extra: str, codes: tuple[int, ...] = (0, 2)) -> dict[str, Any]:
+    """`decl plan --json` parsed (a plan with conflicts exits 1: pass codes=(1,))."""
     done = decl("plan", "-f", manifest, "--json", *extra)
-    assert done.returncode in (0, 2), done.stderr
+    assert done.returncode in codes, done.stderr
     return json.loads(done.stdout)
 
 

@@ -7,13 +7,15 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from decl import __version__
 from decl.connections.base import Connection
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
-from decl.errors import ProviderError
+from decl.errors import FieldError, ManifestError, ProviderError
+from decl.files import state_dir
 from decl.manifest.model import Venv
 from decl.providers.base import (
     Availability,
@@ -36,7 +38,9 @@ from decl.providers.venv.requirements import (
     read_requirements_file,
 )
 
-INDEX_DIR = "~/.local/state/decl/venvs"
+# On a remote host the index is in the remote user's default state dir; on this machine it
+# follows DECL_STATE_DIR / XDG_STATE_HOME like every file decl keeps (decl.files.state_dir).
+REMOTE_INDEX_DIR = "~/.local/state/decl/venvs"
 TOOL_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
             "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 
@@ -76,7 +80,10 @@ class VenvProvider(Provider):
             req_path = venv.requirements
             if not os.path.isabs(req_path):
                 req_path = os.path.join(context.base_dir, req_path)
-            lines = read_requirements_file(req_path)
+            try:
+                lines = read_requirements_file(req_path)
+            except ManifestError as exc:
+                raise FieldError(exc.message, "requirements") from None
         pip = venv.pip
         if pip is None and venv.backend != "auto":
             pip = venv.backend == "venv"
@@ -119,12 +126,14 @@ class VenvProvider(Provider):
 
     # -- discover -----------------------------------------------------------------------
 
-    def _index_file(self, project: str) -> str:
-        return f"{INDEX_DIR}/{project}.json"
+    def _index_file(self, conn: Connection, project: str) -> str:
+        if conn.is_local:
+            return os.path.join(state_dir(), "venvs", f"{project}.json")
+        return f"{REMOTE_INDEX_DIR}/{project}.json"
 
     def _probe(self, conn: Connection, project: str, paths: list[str],
                interpreters: list[str], scan: list[str] | None = None) -> dict[str, Any]:
-        request: dict[str, Any] = {"paths": paths, "index": self._index_file(project),
+        request: dict[str, Any] = {"paths": paths, "index": self._index_file(conn, project),
                                    "interpreters": interpreters}
         if scan:
             request["scan"] = scan
@@ -163,7 +172,8 @@ class VenvProvider(Provider):
                 discovery.observed.append(Observed(
                     address=item.address, kind="venv", name=item.name, provider=self.name,
                     host=conn.host, state="present", spec={"path": item.spec["path"]},
-                    marks=None, handle={"expanded": info["expanded"], "not_a_venv": True}))
+                    marks=None, handle={"expanded": info["expanded"], "not_a_venv": True,
+                                        "not_adoptable": f"{what} that is not a Python venv"}))
                 continue
             discovery.observed.append(
                 self._observed(item.address, item.name, conn.host, info, data, item.spec))
@@ -273,11 +283,14 @@ class VenvProvider(Provider):
         self._write_marks(op.project, desired, observed.handle["expanded"], conn, "updated")
 
     def adopt(self, op: Operation) -> None:
-        """Mark an existing venv as this project's, then update it."""
+        """Install and remove packages to match, then mark the venv as this project's.
+
+        Packages first: an adopt whose install fails leaves the venv unmarked, still the
+        user's (a later destroy must not take it for decl's)."""
         desired, observed, conn = op.need_desired(), op.need_observed(), self._posix(op)
-        self._write_marks(op.project, desired, observed.handle["expanded"], conn, "adopted")
+        self._sync_packages(desired, observed, conn, op.progress)
         self._index(conn, desired.address, desired.spec["path"], add=True, project=op.project)
-        self.update(op)
+        self._write_marks(op.project, desired, observed.handle["expanded"], conn, "adopted")
 
     def delete(self, op: Operation) -> None:
         """Remove the venv directory after checking the marks in it."""
@@ -314,23 +327,24 @@ class VenvProvider(Provider):
         if with_pip is None:
             with_pip = backend == "venv"
         python = self._interpreter(desired, conn, backend)
+        # The index first: a state file that cannot be written stops before any change.
+        self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         progress(f"creating the venv with {backend} ({python})", None)
         if backend == "uv":
             argv = [uv or "uv", "venv", "--python", python, "--no-config", "--quiet"]
             if with_pip:
                 argv.append("--seed")
             argv += ["--system-site-packages"] if model.system_site_packages else []
-            argv += self._index_args(model) if with_pip else []
             argv.append(path)
         else:
             argv = [python, "-m", "venv"]
             argv += [] if with_pip else ["--without-pip"]
             argv += ["--system-site-packages"] if model.system_site_packages else []
             argv.append(path)
-        conn.run(argv, env=TOOL_ENV, timeout=600).check(
+        env = {**TOOL_ENV, **(self._index_env(model) if backend == "uv" and with_pip else {})}
+        self._run_quietly(conn, argv, env, 600).check(
             f"{desired.address}: creating {path} with {backend}")
         self._write_marks(project, desired, path, conn, "created")
-        self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         packages = list(desired.spec["packages"].values())
         if packages:
             progress(f"installing {len(packages)} package(s)", 0.0)
@@ -352,17 +366,51 @@ class VenvProvider(Provider):
                                 "give an interpreter path in `python:`, or install uv")
         return found
 
-    def _index_args(self, model: Venv) -> list[str]:
-        args: list[str] = []
+    def _index_env(self, model: Venv) -> dict[str, str]:
+        """Index settings for pip and uv as environment variables, never argv: an index URL
+        may carry a password, and a command line is readable by every user of the host."""
+        env: dict[str, str] = {}
         if model.index_url:
-            args += ["--index-url", model.index_url]
-        for url in model.extra_index_urls:
-            args += ["--extra-index-url", url]
-        for link in model.find_links:
-            args += ["--find-links", link]
+            env["PIP_INDEX_URL"] = env["UV_INDEX_URL"] = model.index_url
+        if model.extra_index_urls:
+            env["PIP_EXTRA_INDEX_URL"] = env["UV_EXTRA_INDEX_URL"] = " ".join(
+                model.extra_index_urls)
+        if model.find_links:
+            env["PIP_FIND_LINKS"] = env["UV_FIND_LINKS"] = " ".join(model.find_links)
         if model.no_index:
-            args.append("--no-index")
-        return args
+            env["PIP_NO_INDEX"] = env["UV_NO_INDEX"] = "1"
+        return env
+
+    def _run_quietly(self, conn: Connection, argv: list[str], env: dict[str, str],
+                     timeout: float, on_line: Callable[[str], None] | None = None) -> Any:
+        """Run a tool with `env`: locally in the process environment; on a remote host from
+        a file of mode 0600 that a small sh wrapper reads and deletes (an SSH command line
+        is visible in the remote host's process list, a file of the user's is not).
+        With `on_line`, each output line is handed to it as it comes (progress)."""
+
+        def run(command: list[str], run_env: dict[str, str]) -> Any:
+            if on_line is None:
+                return conn.run(command, env=run_env, timeout=timeout)
+            return conn.run_streaming(command, on_line, env=run_env, timeout=timeout)
+
+        if conn.is_local or set(env) <= set(TOOL_ENV):
+            return run(argv, env)
+        import shlex
+        import uuid
+
+        secret_env = {k: v for k, v in env.items() if k not in TOOL_ENV}
+        path = f"/tmp/.decl-env-{uuid.uuid4().hex}"
+        body = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(secret_env.items()))
+        conn.write_file(path, body.encode(), mode=0o600)
+        wrapper = 'set -a; . "$0"; rm -f -- "$0"; set +a; exec "$@"'
+        try:
+            return run(["sh", "-c", wrapper, path, *argv],
+                       {k: v for k, v in env.items() if k in TOOL_ENV})
+        finally:
+            try:
+                conn.remove(path)
+            except OSError:
+                pass
 
     def _installer(self, venv_path: str, conn: Connection, has_pip: bool,
                    made_by_uv: bool) -> tuple[list[str], bool]:
@@ -380,7 +428,6 @@ class VenvProvider(Provider):
         """Install packages, reporting how far the installer is in packages."""
         prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv)
         argv = [part.replace("{verb}", "install") for part in prefix]
-        argv += self._index_args(desired.model)
         argv += packages
         reading = InstallProgress(len(packages), uv=is_uv)
 
@@ -389,7 +436,8 @@ class VenvProvider(Provider):
             if news is not None:
                 progress(*news)
 
-        conn.run_streaming(argv, on_line, env=TOOL_ENV, timeout=1800).check(
+        env = {**TOOL_ENV, **self._index_env(desired.model)}
+        self._run_quietly(conn, argv, env, 1800, on_line).check(
             f"{desired.address}: installing {', '.join(packages)}")
 
     def _sync_packages(self, desired: Desired, observed: Observed, conn: Connection,
@@ -425,7 +473,7 @@ class VenvProvider(Provider):
     def _index(self, conn: Connection, address: str, path: str, *, add: bool,
                project: str) -> None:
         """Remember (or forget) a venv path on its host, so orphans can be found later."""
-        index_path = conn.expand_user(self._index_file(project))
+        index_path = conn.expand_user(self._index_file(conn, project))
         with self._index_lock:
             try:
                 entries = json.loads(conn.read_file(index_path)).get("venvs", [])

@@ -32,6 +32,9 @@ def read_requirements_file(path: str, seen: frozenset[str] = frozenset()) -> lis
     try:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not a UTF-8 text file; is this a requirements file?") \
+            from None
     except OSError as exc:
         raise ManifestError(f"cannot read requirements file {path}: {exc.strerror}") from None
     out: list[str] = []
@@ -45,11 +48,19 @@ def read_requirements_file(path: str, seen: frozenset[str] = frozenset()) -> lis
                                               seen | {real}))
             continue
         if line.startswith("-"):
+            option = line.split()[0].split("=", 1)[0]
             raise ManifestError(
-                f"{path}:{number}: option {line.split()[0]!r} is not supported in a requirements "
+                f"{path}:{number}: option {option!r} is not supported in a requirements "
                 "file used by decl; use the venv's index_url / extra_index_urls / find_links / "
                 "no_index fields"
             )
+        try:
+            Requirement(line)
+        except InvalidRequirement as exc:
+            # The line itself is not shown: the file may be anything (`/etc/shadow`).
+            reason = str(exc).splitlines()[0] if str(exc) else "not PEP 508"
+            raise ManifestError(f"{path}:{number}: not a valid requirement ({reason}); is "
+                                "this a requirements file?") from None
         out.append(line)
     return out
 
