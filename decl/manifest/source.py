@@ -48,7 +48,12 @@ class SourceDocument:
 
         try:
             root = _yaml(pure=False).compose(self.text)
-        except (YAMLError, RecursionError):  # pragma: no cover - the text parsed before
+        except YAMLError:  # YAML 1.2 that libyaml refuses: the pure composer (see _load_pure)
+            try:
+                root = _yaml(pure=True).compose(_without_comment_lines(self.text))
+            except (YAMLError, RecursionError):  # pragma: no cover - the text parsed before
+                return
+        except RecursionError:  # pragma: no cover - the text parsed before
             return
         if root is not None:
             _positions(root, (), self, set())
@@ -151,6 +156,37 @@ def _explain_failure(text: str, file: str, fast_error: Exception) -> ManifestErr
     return _yaml_error(fast_error, text, file)
 
 
+def _load_pure(text: str, file: str, fast_error: Exception) -> Any:
+    """libyaml follows YAML 1.1 and refuses some valid YAML 1.2 that the pure parser takes
+    (a URL in a flow mapping: `{image: https://x.org/a.qcow2}`): the pure parser decides.
+
+    It reads the text with whole-line comments cut (a long comment line costs the pure
+    scanner quadratic time); that gives the same data unless a cut line lies inside a
+    block scalar, where it is content: only then is the whole text read again.
+    """
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.events import ScalarEvent
+
+    cut = _without_comment_lines(text)
+    try:
+        check_events(cut, file, pure=True)
+        raw = _yaml(pure=True).load(cut)
+    except YAMLError:
+        raise _explain_failure(text, file, fast_error) from None
+    except RecursionError:
+        raise ManifestError(f"the manifest nests deeper than {MAX_DEPTH} levels",
+                            SourceLocation(file, 1, 1)) from None
+    if cut == text:
+        return raw
+    changed = {index for index, (a, b) in enumerate(zip(text.split("\n"), cut.split("\n"),
+                                                         strict=True)) if a != b}
+    for event in _yaml(pure=True).parse(cut):
+        if isinstance(event, ScalarEvent) and event.style in ("|", ">") and any(
+                event.start_mark.line <= line <= event.end_mark.line for line in changed):
+            return _yaml(pure=True).load(text)
+    return raw
+
+
 def _without_comment_lines(text: str) -> str:
     """The text with the body of each whole-line comment cut (the `#` stays), for the slow
     pure parser: lines and columns of everything else are unchanged. (In a block scalar such a
@@ -165,7 +201,7 @@ def _without_comment_lines(text: str) -> str:
     return "\n".join(lines)
 
 
-def check_events(text: str, file: str) -> None:
+def check_events(text: str, file: str, *, pure: bool = False) -> None:
     """Walk the parser's events once: reject deep nesting, unknown tags, alias bombs.
 
     Runs in time linear in the text; an alias bomb is caught at the alias that would make
@@ -181,7 +217,7 @@ def check_events(text: str, file: str) -> None:
     sizes: dict[str, int] = {}
     stack: list[tuple[str | None, int]] = []
     written = expanded = 0
-    for event in _yaml(pure=False).parse(text):
+    for event in _yaml(pure=pure).parse(text):
         if not isinstance(event, (NodeEvent, CollectionEndEvent)):
             continue
         tag = getattr(event, "tag", None)
@@ -238,7 +274,7 @@ def parse_text(text: str, file: str) -> SourceDocument:
         check_events(text, file)
         raw = _yaml(pure=False).load(text)
     except YAMLError as exc:
-        raise _explain_failure(text, file, exc) from None
+        raw = _load_pure(text, file, exc)
     except RecursionError:  # pragma: no cover - check_events bounds the depth first
         raise ManifestError(f"the manifest nests deeper than {MAX_DEPTH} levels",
                             SourceLocation(file, 1, 1)) from None

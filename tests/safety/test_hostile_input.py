@@ -279,3 +279,20 @@ def test_a_venv_inside_a_qemu_vm_directory(tmp_path):
     home = os.path.expanduser("~")
     _fails(tmp_path, HEAD + "vms:\n  web:\n    provider: qemu\nvenvs:\n  a:\n"
            f"    path: {home}/.local/share/decl/qemu\n", "around the path of vm.web")
+
+
+def test_yaml_1_2_that_libyaml_refuses_still_reads(tmp_path):
+    """A URL in a flow mapping is valid YAML 1.2 that libyaml (YAML 1.1) refuses: decl reads
+    it, keeps positions for errors, keeps `#` lines inside block scalars, and stays fast
+    with a long comment line before it."""
+    from decl.manifest.source import parse_text
+
+    flow = "vms:\n  b:\n    provider: libvirt\n    disks:\n" \
+        "      - {image: https://x.org/a.qcow2, checksum: 'sha256:00'}\n"
+    doc = parse_text(HEAD + "vars:\n  s: |\n    a\n    # kept\n" + flow, "m.yaml")
+    assert doc.data["vars"]["s"] == "a\n# kept\n"
+    assert doc.data["vms"]["b"]["disks"][0]["image"] == "https://x.org/a.qcow2"
+    doc = parse_text(HEAD + "#" + "c" * 2_000_000 + "\n" + flow, "m.yaml")
+    assert doc.data["vms"]["b"]["disks"][0]["image"] == "https://x.org/a.qcow2"
+    _fails(tmp_path, HEAD + flow.replace("provider: libvirt", "provider: libvirt\n    bogus: 1"),
+           "m.yaml:6:5: unknown field 'bogus'")
