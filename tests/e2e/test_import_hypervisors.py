@@ -113,3 +113,64 @@ def test_esxi_vm_made_by_hand_is_imported_and_adopted(esxi, tmp_path):
         ("made by hand", "e1000", "extra.vmdk")
     assert vm["power"] == "off" and fake.vms()["web"]["power"] == "on"
     assert "guestinfo.decl.project" not in fake.vms()["web"]["keys"]
+
+
+# -- Xen (the fake xl, on this machine) ------------------------------------------------------
+
+def test_xen_config_written_by_hand_is_imported_and_adopted(tmp_path):
+    from tests.fakes.datacenter.harness import FakeXen
+
+    fake = FakeXen(tmp_path / "xen")
+    fake.edit(lambda d: d["bridges"].append("br-lab"))
+    configs, images = tmp_path / "etc-xen", tmp_path / "images"
+    configs.mkdir()
+    images.mkdir()
+    for name, size in (("builder-a.img", 1024**3), ("builder-b.img", 512 * 1024**2)):
+        with open(images / name, "wb") as handle:
+            handle.truncate(size)
+    builder = configs / "builder.cfg"
+    builder.write_text(
+        '# made by hand\nname = "builder"\ntype = "hvm"\nmemory = 1024\nmaxmem = 2048\n'
+        'vcpus = 2\nmaxvcpus = 4\nfirmware = "uefi"\non_reboot = "restart"\nvnc = 1\n'
+        f'disk = [ "format=raw, vdev=xvda, access=rw, target={images}/builder-a.img",\n'
+        f'         "format=raw, vdev=xvdb, access=rw, target={images}/builder-b.img" ]\n'
+        'vif = [ "mac=00:16:3e:12:34:56, bridge=br-lab" ]\n')
+    (configs / "legacy.cfg").write_text(
+        'name = "legacy"\nmemory = 512\ndisk = [ "phy:/dev/vg0/legacy,xvda,w" ]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "loose.cfg").write_text('name = "loose"\ntype = "hvm"\nmemory = 256\n')
+    env = fake.env()
+    for cfg in (builder, elsewhere / "loose.cfg"):
+        done = subprocess.run(["xl", "create", str(cfg)], env={**os.environ, **env},
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    manifest = write_head(tmp_path / "decl.yaml", "impxen")
+
+    listed = decl(env, "import", "-f", str(manifest), "--provider", "xen", "--path",
+                  str(configs))
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("# decl import: 1 object on host local (provider xen)")
+    assert "# not importable: vm.legacy: " + str(configs / "legacy.cfg") + ": disk " \
+        "'phy:/dev/vg0/legacy,xvda,w' names no absolute path: decl rewrites the disk list " \
+        "of a VM it manages; write its entry by hand" in lines, lines
+    assert "# not importable: vm.loose: domain loose runs without a config file in the " \
+        f"folders read (/etc/xen, {configs}): xl cannot give back its disks or how it boots; " \
+        "give its config file's folder with --path, or write one" in lines, lines
+
+    text = round_trip(env, manifest, "xen", ["builder"], "--path", str(configs),
+                      expect={"vm.builder"})
+    assert "  builder:\n    provider: xen\n    cpus: 2\n    memory: 1GiB\n" \
+        "    firmware: uefi\n    disks:\n      - {size: 1GiB}\n      - {size: 512MiB}\n" \
+        "    network: {mode: bridge, bridge: br-lab}\n" in text, text
+    assert f"config_dir: {configs}" in text and "maxvcpus: 4" in text
+    assert "maxmem: 2GiB" in text
+    after = builder.read_text()
+    assert "impxen" in after and "vm.builder" in after  # the marks block
+    for kept in ("# made by hand", 'on_reboot = "restart"', "vnc = 1",
+                 "mac=00:16:3e:12:34:56"):
+        assert kept in after, after
+    domain = fake.domains()["builder"]
+    assert (domain["vcpus"], domain["memory"], domain["maxmem"]) == (2, 1024, 2048)
+    assert "impxen" not in (configs / "legacy.cfg").read_text()
