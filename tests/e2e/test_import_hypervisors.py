@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.datacenter.harness import FakeEsxi, esxi_over_sshd
+from tests.fakes.mac.harness import fake_mac_fixture  # noqa: F401 - a fixture
 from tests.sshd import free_port, sshd_factory  # noqa: F401 - fixtures
 
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -174,3 +175,48 @@ def test_xen_config_written_by_hand_is_imported_and_adopted(tmp_path):
     domain = fake.domains()["builder"]
     assert (domain["vcpus"], domain["memory"], domain["maxmem"]) == (2, 1024, 2048)
     assert "impxen" not in (configs / "legacy.cfg").read_text()
+
+
+# -- Parallels (the fake prlctl) -------------------------------------------------------------
+
+def test_parallels_vms_made_by_hand_are_imported_and_adopted(fake_mac, tmp_path):
+    iso = tmp_path / "installer.iso"
+    iso.write_bytes(b"iso")
+    for argv in (["create", "devbox", "--ostype", "linux"],
+                 ["set", "devbox", "--cpus", "2", "--memsize", "3072", "--efi-boot", "on",
+                  "--description", "my own VM", "--device-add", "hdd", "--size", "2048"],
+                 ["set", "devbox", "--device-set", "cdrom0", "--image", str(iso),
+                  "--connect"],
+                 ["set", "devbox", "--device-set", "net0", "--type", "bridged", "--iface",
+                  "en1"],
+                 ["start", "devbox"],
+                 ["create", "hosty", "--ostype", "linux", "--no-hdd"],
+                 ["set", "hosty", "--device-set", "net0", "--type", "host-only"],
+                 ["create", "Win Box", "--ostype", "win-11"]):
+        done = fake_mac.run("prlctl", *argv)
+        assert done.returncode == 0, done.stderr
+    manifest = write_head(tmp_path / "decl.yaml", "impprl")
+    env = fake_mac.env()
+
+    listed = decl(env, "import", "-f", str(manifest), "--provider", "parallels")
+    assert listed.returncode == 0, listed.stderr
+    assert "# not importable: vm.Win Box: Parallels VM 'Win Box': its name cannot be a " \
+        "manifest name, and decl finds a Parallels VM by its name: rename it first (prlctl " \
+        "set NAME --name NEW)" in listed.stdout.splitlines(), listed.stdout
+
+    text = round_trip(env, manifest, "parallels", ["devbox", "hosty"],
+                      expect={"vm.devbox", "vm.hosty"})
+    assert "  devbox:\n    provider: parallels\n    cpus: 2\n    memory: 3GiB\n" \
+        "    firmware: uefi\n    disks:\n      - {size: 64GiB}\n      - {size: 2GiB}\n" \
+        f"    cdrom: {iso}\n    network: {{mode: bridge, bridge: en1}}\n" \
+        "    adopt: true\n" in text, text
+    assert "  hosty:\n    provider: parallels\n    state: stopped\n" in text
+    assert "    lifecycle: {ignore_changes: [network]}\n" in text, text
+    vms = fake_mac.parallels_vms()
+    devbox, hosty = vms["devbox"], vms["hosty"]
+    assert devbox["description"].startswith("my own VM\ndecl:project=impprl address=vm.devbox ")
+    assert (devbox["state"], devbox["cpus"], devbox["memsize"], devbox["efi"]) == \
+        ("running", 2, 3072, True)
+    assert devbox["devices"]["net0"]["iface"] == "en1"
+    assert hosty["devices"]["net0"]["type"] == "host" and hosty["state"] == "stopped"
+    assert "decl:" not in vms["Win Box"].get("description", "")
