@@ -449,26 +449,38 @@ class UtmProvider(VmProvider[UtmOptions]):
                     self._id(op), method)
 
     def _configuration(self, op: Operation, backend: str, user_notes: str,
-                       drives: list[script.Code] | None,
-                       nics: list[script.Code]) -> script.Code:
+                       drives: list[script.Code] | None, nics: list[script.Code] | None,
+                       fields: set[str] | None = None) -> script.Code:
+        """The configuration record: every setting (fields None, a new VM), or the name,
+        the notes with the marks and the settings in `fields` only (UTM keeps what a
+        record leaves out)."""
         desired = op.need_desired()
         spec = desired.spec
         notes = textmarks.with_marks(user_notes, op.marks(), record_extra(spec))
+
+        def wanted(field: str) -> bool:
+            return fields is None or field in fields
+
         items: list[tuple[str, script.Code]] = [
             ("name", script.string(op.name)),
             ("notes", script.string(notes)),
-            ("memory", script.integer(spec["memory"] // MIB)),
-            ("cpu cores", script.integer(spec["cpus"])),
         ]
+        if wanted("memory"):
+            items.append(("memory", script.integer(spec["memory"] // MIB)))
+        if wanted("cpus"):
+            items.append(("cpu cores", script.integer(spec["cpus"])))
         if backend == "qemu":
             host_arch = self.facts.arch(op.conn)
             arch = desired.model.arch or host_arch
-            items += [("architecture", script.string(UTM_ARCH[arch])),
-                      ("uefi", script.boolean(spec["firmware"] == "uefi")),
-                      ("hypervisor", script.boolean(arch == host_arch))]
+            if wanted("arch"):
+                items += [("architecture", script.string(UTM_ARCH[arch])),
+                          ("hypervisor", script.boolean(arch == host_arch))]
+            if wanted("firmware"):
+                items.append(("uefi", script.boolean(spec["firmware"] == "uefi")))
         if drives is not None:
             items.append(("drives", script.alist(drives)))
-        items.append(("network interfaces", script.alist(nics)))
+        if nics is not None:
+            items.append(("network interfaces", script.alist(nics)))
         return script.record(items)
 
     @staticmethod
@@ -529,9 +541,9 @@ class UtmProvider(VmProvider[UtmOptions]):
                        script.make_vm(options.backend, config))
 
     def modify(self, op: Operation, options: UtmOptions, fields: set[str]) -> None:
-        """`update configuration` (the VM is stopped): the whole record, the drive list only
-        when the cdrom changes (existing disks by id, so they keep their data), and the
-        notes with the marks (the user's notes kept)."""
+        """`update configuration` (the VM is stopped) with the settings that changed, the
+        drive list only when the cdrom changes (existing disks by id, so they keep their
+        data), and the notes with the marks (the user's notes kept)."""
         observed = op.need_observed()
         spec = op.need_desired().spec
         if self.power_state(op) in RUNNING_STATES:
@@ -543,10 +555,11 @@ class UtmProvider(VmProvider[UtmOptions]):
             drives = [script.record([("id", script.string(i))])
                       for i in observed.handle.get("disk_ids", [])]
             drives += self._removables(op, options)
+        nics = self._nics(spec["network"], int(observed.handle.get("nics", 0))) \
+            if "network" in fields else None
         config = self._configuration(op, str(observed.handle.get("backend", options.backend)),
-                                     str(observed.handle.get("notes", "")), drives,
-                                     self._nics(spec["network"],
-                                                int(observed.handle.get("nics", 0))))
+                                     str(observed.handle.get("notes", "")), drives, nics,
+                                     fields)
         op.progress(f"updating the configuration of {op.name}", None)
         self.osascript(op.conn, f"{op.address}: updating UTM VM {op.name!r}",
                        script.update_vm(self._id(op), config))
