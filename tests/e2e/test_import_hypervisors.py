@@ -220,3 +220,46 @@ def test_parallels_vms_made_by_hand_are_imported_and_adopted(fake_mac, tmp_path)
     assert devbox["devices"]["net0"]["iface"] == "en1"
     assert hosty["devices"]["net0"]["type"] == "host" and hosty["state"] == "stopped"
     assert "decl:" not in vms["Win Box"].get("description", "")
+
+
+# -- UTM (the fake utmctl and osascript) -----------------------------------------------------
+
+def test_utm_vms_made_by_hand_are_imported_and_adopted(fake_mac, tmp_path):
+    from decl.providers.utm import applescript as a
+
+    nic = a.record([("index", a.integer(0)), ("mode", a.constant("bridged")),
+                    ("host interface", a.string("en0"))])
+    made = {
+        "lab1": a.record([("name", a.string("lab1")), ("architecture", a.string("x86_64")),
+                          ("notes", a.string("my own VM")), ("memory", a.integer(2048)),
+                          ("cpu cores", a.integer(2)), ("uefi", a.boolean(False)),
+                          ("network interfaces", a.alist([nic]))]),
+        # as UTM makes it: cpu cores 0 (its default), a 64 GiB disk, a shared NIC
+        "plain": a.record([("name", a.string("plain")), ("architecture", a.string("aarch64"))]),
+    }
+    for config in made.values():
+        done = fake_mac.run("osascript", "-s", "s", "-e", a.make_vm("qemu", config))
+        assert done.returncode == 0, done.stderr
+    assert fake_mac.run("utmctl", "start", "lab1").returncode == 0
+    before = {name: vm["config"] for name, vm in fake_mac.utm_vms().items()}
+    manifest = write_head(tmp_path / "decl.yaml", "imputm")
+    env = fake_mac.env()
+
+    text = round_trip(env, manifest, "utm", [], expect={"vm.lab1", "vm.plain"})
+    assert "  lab1:\n    provider: utm\n    cpus: 2\n    memory: 2GiB\n    arch: x86_64\n" \
+        "    network: {mode: bridge, bridge: en0}\n" \
+        "    lifecycle:\n      ignore_changes: [disk_count, disk_size, disk_source]\n" \
+        "    adopt: true\n" in text, text
+    assert "  plain:\n    provider: utm\n    state: stopped\n    memory: 512MiB\n" \
+        "    arch: aarch64\n    firmware: uefi\n    lifecycle:\n      ignore_changes: " \
+        "[cpus, disk_count, disk_size, disk_source]\n    adopt: true\n" in text, text
+    vms = fake_mac.utm_vms()
+    assert vms["lab1"]["status"] == "started" and vms["plain"]["status"] == "stopped"
+    for name, vm in vms.items():
+        config = vm["config"]
+        notes = config.pop("notes")
+        assert notes.startswith(("my own VM\n" if name == "lab1" else "")
+                                + f"decl:project=imputm address=vm.{name} "), notes
+        was = dict(before[name])
+        was.pop("notes")
+        assert config == was  # disks, NICs, cpu cores 0, uefi: as they were

@@ -34,6 +34,8 @@ from decl.providers import cloudinit, textmarks
 from decl.providers.base import (
     Availability,
     Discovery,
+    ImportNotSupported,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
@@ -42,6 +44,7 @@ from decl.providers.base import (
 from decl.providers.utm import applescript as script
 from decl.providers.utm import output
 from decl.providers.vmbase import RUNNING_STATES, VmOptions, VmProvider, VmSupport
+from decl.providers.vmimport import common_fields, is_manifest_name
 from decl.providers.vmspec import HostFacts, disk_names
 
 MIB = 1024 * 1024
@@ -284,9 +287,9 @@ class UtmProvider(VmProvider[UtmOptions]):
             return Availability(False, detail=str(exc))
         return Availability(True, version=str(version), detail="utmctl, osascript")
 
-    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
-        """`utmctl list`, then (when there is any VM) one osascript for every configuration."""
-        rows = self._rows(conn)
+    def _configs(self, conn: Connection, rows: list[output.UtmRow]
+                 ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """id -> (backend, configuration record) of every VM, from one osascript."""
         configs: dict[str, tuple[str, dict[str, Any]]] = {}
         if rows:
             value = self.osascript(conn, f"reading UTM configurations on host {conn.host}",
@@ -299,6 +302,12 @@ class UtmProvider(VmProvider[UtmOptions]):
             except (TypeError, ValueError):
                 raise ProviderError("unexpected result from UTM's configuration script") \
                     from None
+        return configs
+
+    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
+        """`utmctl list`, then (when there is any VM) one osascript for every configuration."""
+        rows = self._rows(conn)
+        configs = self._configs(conn, rows)
         host_arch = self.facts.arch(conn)
         found = Discovery()
         by_address = {d.address: d for d in wanted}
@@ -341,6 +350,67 @@ class UtmProvider(VmProvider[UtmOptions]):
                 if problem:
                     found.problems[desired.address] = problem
         return found
+
+    # -- import --------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """VMs whose notes have no decl marks line, from discovery's two processes."""
+        rows = self._rows(conn)
+        configs = self._configs(conn, rows)
+        host_arch = self.facts.arch(conn)
+        found = []
+        for row in rows:
+            backend, config = configs.get(row.uuid, ("unavailable", {}))
+            marks, extra, user_notes = textmarks.parse(str(config.get("notes") or ""))
+            if marks is None:
+                found.append(self._observed(conn, f"vm.{row.name}", row, backend, config,
+                                            None, extra, user_notes, host_arch, None))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """cpus, memory, arch, firmware, backend and network from the configuration record.
+        UTM does not report a disk's size or source: the disks are left out of the entry
+        and out of decl's hands (`ignore_changes: [disk_count, disk_size, disk_source]`), as
+        are cpus when UTM uses its default (`cpu cores` 0) and a network a manifest cannot
+        name."""
+        spec = observed.spec
+        backend = str(observed.handle.get("backend"))
+        what = f"UTM VM {observed.name!r}"
+        if backend not in ("qemu", "apple"):
+            raise ImportNotSupported(f"{what}: UTM gives no configuration for it "
+                                     f"(backend {backend})")
+        if not is_manifest_name(observed.name):
+            raise ImportNotSupported(f"{what}: its name cannot be a manifest name, and decl "
+                                     "finds a UTM VM by its name: rename it in UTM first")
+        if spec.get("memory") is None or (backend == "qemu" and spec.get("arch") not in
+                                          UTM_ARCH):
+            raise ImportNotSupported(f"{what}: its memory or architecture "
+                                     f"({spec.get('arch')}) cannot be read back")
+        ignored: list[str] = []
+        cpus = spec.get("cpus")
+        if not isinstance(cpus, int) or cpus < 1:
+            ignored.append("cpus")  # UTM's default: as many as the host has
+        entry = common_fields(observed.state, cpus, spec["memory"])
+        if "cpus" in ignored:
+            del entry["cpus"]
+        if backend == "qemu":
+            entry["arch"] = spec["arch"]
+            if spec.get("firmware") == "uefi":
+                entry["firmware"] = "uefi"
+        if spec.get("disk_count"):
+            ignored += ["disk_count", "disk_size", "disk_source"]
+        network = spec.get("network") or {}
+        if network.get("mode") == "none":
+            entry["network"] = {"mode": "none"}
+        elif network.get("mode") == "bridge" and network.get("bridge"):
+            entry["network"] = {"mode": "bridge", "bridge": network["bridge"]}
+        elif network.get("mode") != "nat":
+            ignored.append("network")
+        if backend == "apple":
+            entry["options"] = {"backend": "apple"}
+        if ignored:
+            entry["lifecycle"] = {"ignore_changes": ignored}
+        return entry
 
     def _rows(self, conn: Connection) -> list[output.UtmRow]:
         listed = self.utmctl(conn, f"listing UTM VMs on host {conn.host}", "list")
