@@ -245,6 +245,11 @@ def test_utm_vms_made_by_hand_are_imported_and_adopted(fake_mac, tmp_path):
     manifest = write_head(tmp_path / "decl.yaml", "imputm")
     env = fake_mac.env()
 
+    listed = decl(env, "import", "-f", str(manifest), "--provider", "utm")
+    assert listed.returncode == 0, listed.stderr
+    assert "# vm.plain: its entry cannot describe cpus, disk_count, disk_size, disk_source " \
+        "as the host has them: ignore_changes keeps decl from acting on them" \
+        in listed.stdout.splitlines(), listed.stdout
     text = round_trip(env, manifest, "utm", [], expect={"vm.lab1", "vm.plain"})
     assert "  lab1:\n    provider: utm\n    cpus: 2\n    memory: 2GiB\n    arch: x86_64\n" \
         "    network: {mode: bridge, bridge: en0}\n" \

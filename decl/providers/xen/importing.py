@@ -13,7 +13,7 @@ from decl.core.units import format_size
 from decl.providers.base import ImportNotSupported
 from decl.providers.vmimport import common_fields, disk_entries, is_manifest_name
 from decl.providers.xen.cfg import parse_disk_spec
-from decl.providers.xen.spec import XenOptions, vdevs
+from decl.providers.xen.spec import WORD, XenOptions, vdevs
 
 DEFAULTS = XenOptions()
 # What decl writes for each disk of a VM it manages: `format=F, vdev=V, access=rw, target=P`.
@@ -73,6 +73,9 @@ def manifest_entry(observed: Observed) -> dict[str, Any]:
     if bridge is None:
         entry["network"] = {"mode": "none"}
     elif bridge != "xenbr0":
+        if not WORD.match(str(bridge)):
+            raise ImportNotSupported(f"{handle['cfg']}: a manifest cannot name its settings "
+                                     f"as they are (bridge {bridge!r})")
         entry["network"] = {"mode": "bridge", "bridge": bridge}
     options: dict[str, Any] = {}
     if spec.get("type") != DEFAULTS.type:
