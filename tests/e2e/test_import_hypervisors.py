@@ -91,8 +91,11 @@ def test_esxi_vm_made_by_hand_is_imported_and_adopted(esxi, tmp_path):
     fake.add_vm("web", power="on")
     manifest = write_head(tmp_path / "decl.yaml", "impesxi", {"esx": host})
 
+    fake.clear_calls()
     listed = decl(env, "import", "-f", str(manifest), "--host", "esx", "--provider", "esxi")
     assert listed.returncode == 0, listed.stderr
+    sent = [c[1] for c in fake.calls("vim-cmd")]  # discovery's batch: one listing
+    assert sent.count("vmsvc/getallvms") == 1 and sent.count("vmsvc/power.getstate") == 2
     assert "# decl import: 2 objects on host esx (provider esxi)" in listed.stdout
     assert "  web:\n    provider: esxi\n    host: esx\n    cpus: 1\n    memory: 1GiB\n" \
         "    disks:\n      - {size: 1GiB}\n    adopt: true\n" in listed.stdout, listed.stdout
@@ -198,8 +201,11 @@ def test_parallels_vms_made_by_hand_are_imported_and_adopted(fake_mac, tmp_path)
     manifest = write_head(tmp_path / "decl.yaml", "impprl")
     env = fake_mac.env()
 
+    fake_mac.clear_calls()
     listed = decl(env, "import", "-f", str(manifest), "--provider", "parallels")
     assert listed.returncode == 0, listed.stderr
+    assert [c for c in fake_mac.calls("prlctl") if c[0] != "--version"] == \
+        [["list", "-a", "-i", "-j"]]  # one listing for every VM
     assert "# not importable: vm.Win Box: Parallels VM 'Win Box': its name cannot be a " \
         "manifest name, and decl finds a Parallels VM by its name: rename it first (prlctl " \
         "set NAME --name NEW)" in listed.stdout.splitlines(), listed.stdout
@@ -245,8 +251,14 @@ def test_utm_vms_made_by_hand_are_imported_and_adopted(fake_mac, tmp_path):
     manifest = write_head(tmp_path / "decl.yaml", "imputm")
     env = fake_mac.env()
 
+    fake_mac.clear_calls()
     listed = decl(env, "import", "-f", str(manifest), "--provider", "utm")
     assert listed.returncode == 0, listed.stderr
+    calls = [c["tool"] + " " + ("discover" if "every virtual machine" in c["argv"][-1] else
+                                " ".join(c["argv"][-1:]))
+             for c in fake_mac.load()["calls"] if c["tool"] in ("utmctl", "osascript")]
+    assert calls.count("utmctl list") == 1 and calls.count("osascript discover") == 1
+    assert len([c for c in calls if "version" not in c]) == 2, calls
     assert "# vm.plain: its entry cannot describe cpus, disk_count, disk_size, disk_source " \
         "as the host has them: ignore_changes keeps decl from acting on them" \
         in listed.stdout.splitlines(), listed.stdout
