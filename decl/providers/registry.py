@@ -26,6 +26,8 @@ BUILTIN = {
     "xen": "decl.providers.xen:XenProvider",
     "parallels": "decl.providers.parallels:ParallelsProvider",
     "utm": "decl.providers.utm:UtmProvider",
+    "virtualbox": "decl.providers.virtualbox:VirtualBoxProvider",
+    "vmware": "decl.providers.vmware:VmwareProvider",
 }
 
 

@@ -46,6 +46,24 @@ CASES = [
      "      acel: tcg\n",
      "{f}:7:7: unknown option 'acel'; did you mean 'accel'? "
      "(in vms -> a -> options -> acel)"),
+    ("virtualbox_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: virtualbox\n    options:\n"
+     "      ostyp: Ubuntu_64\n",
+     "{f}:7:7: unknown option 'ostyp'; did you mean 'ostype'? "
+     "(in vms -> a -> options -> ostyp)"),
+    ("virtualbox_disk_size",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: virtualbox\n"
+     "    disks: [{size: 10G}]\n",
+     "{f}:6:20: VirtualBox sizes disks in whole MiB (in vms -> a -> disks -> 0 -> size)"),
+    ("vmware_image_url",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: vmware\n    disks:\n"
+     "      - {image: https://x.org/a.qcow2, checksum: 'sha256:00'}\n",
+     "{f}:7:17: the vmware provider copies local .vmdk images only (vmware-vdiskmanager -r); "
+     "download or convert the image first (in vms -> a -> disks -> 0 -> image)"),
+    ("vmware_arch",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: vmware\n    arch: riscv64\n",
+     "{f}:6:11: the vmware provider cannot run arch riscv64 (it runs: aarch64, x86_64) "
+     "(in vms -> a -> arch)"),
     ("hyperv_unknown_option",
      "version: 1\nproject: x\nvms:\n  a:\n    provider: hyperv\n    options:\n"
      "      swich: Lab\n",
