@@ -331,3 +331,59 @@ def test_virtualbox_vm_made_by_hand_is_imported_and_adopted(fake_desktop, tmp_pa
     assert (box["state"], box["cpus"], box["memory"]) == ("running", 2, 1536)
     assert box["firmware"] == "EFI" and box["nics"]["1"]["bridge"] == "eth9"
     assert len(box["attachments"]) == 2  # the disk and the installer, as they were
+
+
+# -- VMware (the fake vmrun and vmware-vdiskmanager) -----------------------------------------
+
+def test_vmware_vms_made_by_hand_are_imported_and_adopted(fake_desktop, tmp_path):
+    from tests.fakes.desktop.harness import FAKES_BIN
+
+    vms = tmp_path / "My VMs"
+    iso = tmp_path / "installer.iso"
+    iso.write_bytes(b"iso")
+
+    def handmade(name: str, extra: str) -> Path:
+        folder = vms / name
+        folder.mkdir(parents=True)
+        done = subprocess.run([os.path.join(FAKES_BIN, "vmware-vdiskmanager"), "-c", "-s",
+                               "200MB", "-a", "lsilogic", "-t", "0",
+                               str(folder / f"{name}.vmdk")],
+                              capture_output=True, text=True, env=fake_desktop.env())
+        assert done.returncode == 0, done.stdout
+        vmx = folder / f"{name}.vmx"
+        vmx.write_text(
+            f'.encoding = "UTF-8"\ndisplayName = "{name}"\nmemsize = "2048"\n'
+            'numvcpus = "2"\nguestOS = "debian12-64"\nfirmware = "efi"\n# tuned by hand\n'
+            'scsi0.present = "TRUE"\nscsi0:0.present = "TRUE"\n'
+            f'scsi0:0.fileName = "{name}.vmdk"\nmks.enable3d = "TRUE"\n' + extra)
+        return vmx
+
+    desk = handmade("desk", 'ethernet0.present = "TRUE"\nethernet0.connectionType = "custom"\n'
+                    'ethernet0.vnet = "vmnet3"\nethernet0.virtualDev = "vmxnet3"\n'
+                    f'sata0.present = "TRUE"\nsata0:0.present = "TRUE"\n'
+                    f'sata0:0.deviceType = "cdrom-image"\nsata0:0.fileName = "{iso}"\n')
+    lab = handmade("lab", 'ethernet0.present = "TRUE"\nethernet0.connectionType = "hostonly"\n')
+    assert fake_desktop.run("vmrun", "-T", "ws", "start", str(lab), "nogui").returncode == 0
+    manifest = write_head(tmp_path / "decl.yaml", "impvmw")
+    env = {**fake_desktop.env(), "HOME": str(tmp_path / "home")}
+
+    listed = decl(env, "import", "-f", str(manifest), "--provider", "vmware")  # running only
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        "# decl import: 0 objects on host local (provider vmware) that the manifest does not "
+        "name yet",
+        f"# not importable: vm.lab: VMware VM {lab}: ethernet0 is hostonly, and decl rewrites "
+        "ethernet0 as nat, bridged, a custom vmnet or none whenever it edits the .vmx: write "
+        "its entry by hand"]
+
+    before = desk.read_text()
+    text = round_trip(env, manifest, "vmware", ["desk"], "--path", str(vms / "desk"),
+                      expect={"vm.desk"})
+    assert "  desk:\n    provider: vmware\n    state: stopped\n    cpus: 2\n" \
+        "    memory: 2GiB\n    firmware: uefi\n    disks:\n      - {size: 200MiB}\n" \
+        f"    cdrom: {iso}\n    network: {{mode: bridge, bridge: vmnet3}}\n" in text, text
+    assert f"vm_dir: {vms}" in text and "guest_os: debian12-64" in text
+    after = desk.read_text()
+    assert 'decl.project = "impvmw"' in after
+    for line in before.splitlines():  # every setting as it was (the marks are added)
+        assert line in after.splitlines(), (line, after)

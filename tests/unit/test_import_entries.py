@@ -120,3 +120,41 @@ def test_ignored_fields_are_named_in_a_note():
     assert ignore_notes([plain, ignoring, refused]) == [
         "vm.b: its entry cannot describe disk_size, network as the host has them: "
         "ignore_changes keeps decl from acting on them"]
+
+
+def vmware_spec(**extra):
+    return {"cpus": 1, "memory": GIB, "arch": "x86_64", "firmware": "bios", "disk_count": 0,
+            "disk_size": {}, "disk_source": {}, "cdrom": None,
+            "network": {"mode": "nat", "bridge": None}, "cloud_init": None,
+            "options": {"guest_os": "otherlinux-64", "nic_type": "e1000e"}, **extra}
+
+
+def test_vmware_entry_keeps_a_windows_folder_as_written():
+    from decl.providers.vmware.vmxspec import manifest_entry
+
+    vmx = "C:\\Users\\me\\Documents\\Virtual Machines\\web\\web.vmx"
+    entry = manifest_entry(observed(vmware_spec(), {"vmx": vmx, "cdrom_slot": "ide1:0"},
+                                    provider="vmware"))
+    assert entry == {"state": "stopped", "cpus": 1, "memory": "1GiB",
+                     "options": {"vm_dir": "C:\\Users\\me\\Documents\\Virtual Machines"}}
+
+
+@pytest.mark.parametrize(("vmx", "spec", "words"), [
+    ("/v/other/web.vmx", vmware_spec(), "folder is named otherwise"),
+    ("/v/web/web.vmx", vmware_spec(memory=GIB + MIB), "not a multiple of 4 MiB"),
+    ("/v/web/web.vmx", vmware_spec(disk_size={"vda": None}), "the size of disk vda"),
+    ("/v/web/web.vmx", vmware_spec(network={"mode": "hostonly", "bridge": None}),
+     "ethernet0 is hostonly"),
+])
+def test_vmware_entry_refusals_say_why(vmx, spec, words):
+    from decl.providers.vmware.vmxspec import manifest_entry
+
+    with pytest.raises(ImportNotSupported, match=words):
+        manifest_entry(observed(spec, {"vmx": vmx}, provider="vmware"))
+
+
+def test_virtualbox_entry_refuses_a_name_it_cannot_find_again():
+    from decl.providers.virtualbox.machine import manifest_entry
+
+    with pytest.raises(ImportNotSupported, match="VBoxManage modifyvm NAME --name NEW"):
+        manifest_entry(observed(vmware_spec(), {}, name="My VM", provider="virtualbox"))
