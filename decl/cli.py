@@ -280,7 +280,8 @@ def fmt(check: bool, show_diff: bool, files: Any) -> int:
 @click.option("--provider", "provider_name", required=True, metavar="PROVIDER",
               help="Provider whose objects to list (docker, libvirt, venv, ...).")
 @click.option("--path", "paths", multiple=True, metavar="DIR",
-              help="Directory to look in for venvs (repeatable).")
+              help="Directory to look in (repeatable): venvs, QEMU VM folders, Xen config "
+              "files.")
 @click.option("--write", is_flag=True,
               help="Add the entries to the manifest (comments kept) instead of printing them.")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
@@ -292,7 +293,7 @@ def import_(file: str, var_assignments: Any, var_files: Any, secret_files: Any, 
     never offered (they belong to a project already)."""
     from decl.engine.importing import import_candidates
     from decl.engine.session import open_session
-    from decl.render.importing import import_text, sections_of
+    from decl.render.importing import ignore_notes, import_text, sections_of
 
     session = open_session(_inputs(file, var_assignments, var_files, secret_files))
     try:
@@ -316,6 +317,8 @@ def import_(file: str, var_assignments: Any, var_files: Any, secret_files: Any, 
     added = [f"{section}.{name}" for section, entries in sections.items() for name in entries]
     click.echo(f"Added {len(added)} resource{'' if len(added) == 1 else 's'} to {file} with "
                f"adopt: true: {', '.join(added)}. Next: `decl plan -f {file}`.")
+    for note in ignore_notes(candidates):
+        click.echo(note)
     return 0
 
 

@@ -17,6 +17,19 @@ def sections_of(candidates: list[Candidate]) -> dict[str, dict[str, dict[str, An
     return sections
 
 
+def ignored_fields(entry: dict[str, Any]) -> list[str]:
+    """The `lifecycle.ignore_changes` of an entry decl import wrote."""
+    lifecycle = entry.get("lifecycle")
+    return list(lifecycle.get("ignore_changes") or []) if isinstance(lifecycle, dict) else []
+
+
+def ignore_notes(candidates: list[Candidate]) -> list[str]:
+    """One line per entry whose fields cannot be described as the host has them."""
+    return [f"{c.observed.address}: its entry cannot describe {', '.join(fields)} as the host "
+            "has them: ignore_changes keeps decl from acting on them"
+            for c in candidates if c.entry is not None and (fields := ignored_fields(c.entry))]
+
+
 def import_text(candidates: list[Candidate], host: str, provider: str) -> str:
     """YAML with the entries, preceded by comment lines saying what was found."""
     from decl.manifest.edit import add_resources
@@ -27,6 +40,7 @@ def import_text(candidates: list[Candidate], host: str, provider: str) -> str:
     for candidate in candidates:
         if candidate.entry is None:
             lines.append(f"# not importable: {candidate.observed.address}: {candidate.note}")
+    lines += [f"# {note}" for note in ignore_notes(candidates)]
     if not adoptable:
         return "\n".join(lines) + "\n"
     body = add_resources("{}\n", sections_of(candidates))

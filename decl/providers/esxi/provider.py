@@ -19,17 +19,19 @@ from decl.providers.base import (
     Availability,
     DesiredContext,
     Discovery,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
     orphan_address,
 )
-from decl.providers.esxi import config, spec, vimcmd
+from decl.providers.esxi import config, importing, spec, vimcmd
 from decl.providers.esxi.host import EsxiHost, Inventory
 from decl.providers.esxi.marks import read_marks, write_marks
 from decl.providers.esxi.spec import TRAITS, EsxiOptions
 from decl.providers.esxi.vmx import Vmx
 from decl.providers.vmbase import VmProvider
+from decl.providers.vmimport import manifest_name
 
 
 def observed_vm(inventory: Inventory, row: vimcmd.VmRow) -> tuple[dict[str, Any],
@@ -139,6 +141,28 @@ class EsxiProvider(VmProvider[EsxiOptions]):
         return Observed(address=address, kind="vm", name=address.split(".", 1)[1],
                         provider=self.name, host=conn.host, state=state, spec=vm_spec,
                         marks=marks, handle=handle)
+
+    # -- import --------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """VMs whose .vmx carries no decl marks, from discovery's two round trips. A VM's
+        manifest name is its display name with spaces and other characters made `-`."""
+        inventory = EsxiHost(conn).inventory()
+        found = []
+        for row in inventory.rows:
+            vm_spec, marks, handle = observed_vm(inventory, row)
+            if marks is not None:
+                continue
+            state = vimcmd.parse_power(inventory.details[row.vmid].state_text) or "unknown"
+            found.append(self._observed(conn, f"vm.{manifest_name(row.name)}", vm_spec, None,
+                                        handle, state))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """cpus, memory, firmware, disks (their sizes from the .vmdk descriptors), network
+        and the options that differ from their defaults (display name, guest OS, datastore,
+        port group), read from the .vmx."""
+        return importing.manifest_entry(observed)
 
     # -- where the VM is -----------------------------------------------------------------
 

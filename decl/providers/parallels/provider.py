@@ -21,6 +21,8 @@ from decl.providers import cloudinit, textmarks
 from decl.providers.base import (
     Availability,
     Discovery,
+    ImportNotSupported,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
@@ -28,6 +30,7 @@ from decl.providers.base import (
 )
 from decl.providers.parallels import output
 from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
+from decl.providers.vmimport import common_fields, disk_entries, is_manifest_name
 from decl.providers.vmspec import HostFacts, disk_names, vm_traits
 
 MIB = 1024 * 1024
@@ -169,15 +172,19 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
                                 + output.error_text(result.out, result.err))
         return Availability(True, version=version, detail="prlctl")
 
-    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
-        """Every VM with its details from one `prlctl list -a -i -j`."""
+    def _list_all(self, conn: Connection) -> list[output.PrlVm]:
+        """Every VM with its details, from one `prlctl list -a -i -j`."""
         result = self._checked(conn, f"listing Parallels VMs on host {conn.host}",
                                "list", "-a", "-i", "-j")
         try:
-            vms = output.parse_list_info(result.out)
+            return output.parse_list_info(result.out)
         except ValueError as exc:
             raise ProviderError(f"unexpected output from prlctl list on host {conn.host}: "
                                 f"{exc}") from None
+
+    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
+        """Every VM with its details from one `prlctl list -a -i -j`."""
+        vms = self._list_all(conn)
         arch = self.facts.arch(conn)
         found = Discovery()
         by_address = {d.address: d for d in wanted}
@@ -214,6 +221,54 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
                 if problem:
                     found.problems[desired.address] = problem
         return found
+
+    # -- import --------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """VMs whose description has no decl marks line, from discovery's one listing."""
+        arch = self.facts.arch(conn)
+        found = []
+        for vm in self._list_all(conn):
+            marks, extra, user_text = textmarks.parse(vm.description)
+            if marks is None:
+                found.append(self._observed(conn, f"vm.{vm.name}", vm, None, extra, user_text,
+                                            arch, None))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """cpus, memory, firmware, the enabled disks' sizes, the cdrom and the network, as
+        prlctl reports them. A network a manifest cannot name (host-only, or bridged to
+        Parallels' default adapter) is left out and kept out of decl's hands with
+        `ignore_changes: [network]`."""
+        spec = observed.spec
+        if not is_manifest_name(observed.name):
+            raise ImportNotSupported(
+                f"Parallels VM {observed.name!r}: its name cannot be a manifest name, and decl "
+                "finds a Parallels VM by its name: rename it first (prlctl set NAME --name "
+                "NEW)")
+        sizes = spec.get("disk_size") or {}
+        unread = [hdd_of(dev) for dev, size in sizes.items() if not size]
+        if spec.get("cpus") is None or spec.get("memory") is None or unread:
+            missing = ["cpus" if spec.get("cpus") is None else "",
+                       "memory" if spec.get("memory") is None else "",
+                       *(f"the size of {hdd}" for hdd in unread)]
+            raise ImportNotSupported(f"prlctl does not report {', '.join(m for m in missing if m)} "
+                                     f"of Parallels VM {observed.name!r}")
+        entry = common_fields(observed.state, spec["cpus"], spec["memory"])
+        if spec.get("firmware") == "uefi":
+            entry["firmware"] = "uefi"
+        if sizes:
+            entry["disks"] = disk_entries([int(size) for size in sizes.values()])
+        if spec.get("cdrom"):
+            entry["cdrom"] = spec["cdrom"]
+        network = spec.get("network") or {}
+        if network.get("mode") == "none":
+            entry["network"] = {"mode": "none"}
+        elif network.get("mode") == "bridge" and network.get("bridge"):
+            entry["network"] = {"mode": "bridge", "bridge": network["bridge"]}
+        elif network.get("mode") != "nat":
+            entry["lifecycle"] = {"ignore_changes": ["network"]}
+        return entry
 
     def _observed(self, conn: Connection, address: str, vm: output.PrlVm,
                   marks: Marks | None, extra: dict[str, str], user_text: str, arch: str,

@@ -34,6 +34,8 @@ from decl.providers import cloudinit, textmarks
 from decl.providers.base import (
     Availability,
     Discovery,
+    ImportNotSupported,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
@@ -42,6 +44,7 @@ from decl.providers.base import (
 from decl.providers.utm import applescript as script
 from decl.providers.utm import output
 from decl.providers.vmbase import RUNNING_STATES, VmOptions, VmProvider, VmSupport
+from decl.providers.vmimport import common_fields, is_manifest_name
 from decl.providers.vmspec import HostFacts, disk_names
 
 MIB = 1024 * 1024
@@ -284,9 +287,9 @@ class UtmProvider(VmProvider[UtmOptions]):
             return Availability(False, detail=str(exc))
         return Availability(True, version=str(version), detail="utmctl, osascript")
 
-    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
-        """`utmctl list`, then (when there is any VM) one osascript for every configuration."""
-        rows = self._rows(conn)
+    def _configs(self, conn: Connection, rows: list[output.UtmRow]
+                 ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """id -> (backend, configuration record) of every VM, from one osascript."""
         configs: dict[str, tuple[str, dict[str, Any]]] = {}
         if rows:
             value = self.osascript(conn, f"reading UTM configurations on host {conn.host}",
@@ -299,6 +302,12 @@ class UtmProvider(VmProvider[UtmOptions]):
             except (TypeError, ValueError):
                 raise ProviderError("unexpected result from UTM's configuration script") \
                     from None
+        return configs
+
+    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
+        """`utmctl list`, then (when there is any VM) one osascript for every configuration."""
+        rows = self._rows(conn)
+        configs = self._configs(conn, rows)
         host_arch = self.facts.arch(conn)
         found = Discovery()
         by_address = {d.address: d for d in wanted}
@@ -341,6 +350,67 @@ class UtmProvider(VmProvider[UtmOptions]):
                 if problem:
                     found.problems[desired.address] = problem
         return found
+
+    # -- import --------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """VMs whose notes have no decl marks line, from discovery's two processes."""
+        rows = self._rows(conn)
+        configs = self._configs(conn, rows)
+        host_arch = self.facts.arch(conn)
+        found = []
+        for row in rows:
+            backend, config = configs.get(row.uuid, ("unavailable", {}))
+            marks, extra, user_notes = textmarks.parse(str(config.get("notes") or ""))
+            if marks is None:
+                found.append(self._observed(conn, f"vm.{row.name}", row, backend, config,
+                                            None, extra, user_notes, host_arch, None))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """cpus, memory, arch, firmware, backend and network from the configuration record.
+        UTM does not report a disk's size or source: the disks are left out of the entry
+        and out of decl's hands (`ignore_changes: [disk_count, disk_size, disk_source]`), as
+        are cpus when UTM uses its default (`cpu cores` 0) and a network a manifest cannot
+        name."""
+        spec = observed.spec
+        backend = str(observed.handle.get("backend"))
+        what = f"UTM VM {observed.name!r}"
+        if backend not in ("qemu", "apple"):
+            raise ImportNotSupported(f"{what}: UTM gives no configuration for it "
+                                     f"(backend {backend})")
+        if not is_manifest_name(observed.name):
+            raise ImportNotSupported(f"{what}: its name cannot be a manifest name, and decl "
+                                     "finds a UTM VM by its name: rename it in UTM first")
+        if spec.get("memory") is None or (backend == "qemu" and spec.get("arch") not in
+                                          UTM_ARCH):
+            raise ImportNotSupported(f"{what}: its memory or architecture "
+                                     f"({spec.get('arch')}) cannot be read back")
+        ignored: list[str] = []
+        cpus = spec.get("cpus")
+        if not isinstance(cpus, int) or cpus < 1:
+            ignored.append("cpus")  # UTM's default: as many as the host has
+        entry = common_fields(observed.state, cpus, spec["memory"])
+        if "cpus" in ignored:
+            del entry["cpus"]
+        if backend == "qemu":
+            entry["arch"] = spec["arch"]
+            if spec.get("firmware") == "uefi":
+                entry["firmware"] = "uefi"
+        if spec.get("disk_count"):
+            ignored += ["disk_count", "disk_size", "disk_source"]
+        network = spec.get("network") or {}
+        if network.get("mode") == "none":
+            entry["network"] = {"mode": "none"}
+        elif network.get("mode") == "bridge" and network.get("bridge"):
+            entry["network"] = {"mode": "bridge", "bridge": network["bridge"]}
+        elif network.get("mode") != "nat":
+            ignored.append("network")
+        if backend == "apple":
+            entry["options"] = {"backend": "apple"}
+        if ignored:
+            entry["lifecycle"] = {"ignore_changes": ignored}
+        return entry
 
     def _rows(self, conn: Connection) -> list[output.UtmRow]:
         listed = self.utmctl(conn, f"listing UTM VMs on host {conn.host}", "list")
@@ -449,26 +519,38 @@ class UtmProvider(VmProvider[UtmOptions]):
                     self._id(op), method)
 
     def _configuration(self, op: Operation, backend: str, user_notes: str,
-                       drives: list[script.Code] | None,
-                       nics: list[script.Code]) -> script.Code:
+                       drives: list[script.Code] | None, nics: list[script.Code] | None,
+                       fields: set[str] | None = None) -> script.Code:
+        """The configuration record: every setting (fields None, a new VM), or the name,
+        the notes with the marks and the settings in `fields` only (UTM keeps what a
+        record leaves out)."""
         desired = op.need_desired()
         spec = desired.spec
         notes = textmarks.with_marks(user_notes, op.marks(), record_extra(spec))
+
+        def wanted(field: str) -> bool:
+            return fields is None or field in fields
+
         items: list[tuple[str, script.Code]] = [
             ("name", script.string(op.name)),
             ("notes", script.string(notes)),
-            ("memory", script.integer(spec["memory"] // MIB)),
-            ("cpu cores", script.integer(spec["cpus"])),
         ]
+        if wanted("memory"):
+            items.append(("memory", script.integer(spec["memory"] // MIB)))
+        if wanted("cpus"):
+            items.append(("cpu cores", script.integer(spec["cpus"])))
         if backend == "qemu":
             host_arch = self.facts.arch(op.conn)
             arch = desired.model.arch or host_arch
-            items += [("architecture", script.string(UTM_ARCH[arch])),
-                      ("uefi", script.boolean(spec["firmware"] == "uefi")),
-                      ("hypervisor", script.boolean(arch == host_arch))]
+            if wanted("arch"):
+                items += [("architecture", script.string(UTM_ARCH[arch])),
+                          ("hypervisor", script.boolean(arch == host_arch))]
+            if wanted("firmware"):
+                items.append(("uefi", script.boolean(spec["firmware"] == "uefi")))
         if drives is not None:
             items.append(("drives", script.alist(drives)))
-        items.append(("network interfaces", script.alist(nics)))
+        if nics is not None:
+            items.append(("network interfaces", script.alist(nics)))
         return script.record(items)
 
     @staticmethod
@@ -529,9 +611,9 @@ class UtmProvider(VmProvider[UtmOptions]):
                        script.make_vm(options.backend, config))
 
     def modify(self, op: Operation, options: UtmOptions, fields: set[str]) -> None:
-        """`update configuration` (the VM is stopped): the whole record, the drive list only
-        when the cdrom changes (existing disks by id, so they keep their data), and the
-        notes with the marks (the user's notes kept)."""
+        """`update configuration` (the VM is stopped) with the settings that changed, the
+        drive list only when the cdrom changes (existing disks by id, so they keep their
+        data), and the notes with the marks (the user's notes kept)."""
         observed = op.need_observed()
         spec = op.need_desired().spec
         if self.power_state(op) in RUNNING_STATES:
@@ -543,10 +625,11 @@ class UtmProvider(VmProvider[UtmOptions]):
             drives = [script.record([("id", script.string(i))])
                       for i in observed.handle.get("disk_ids", [])]
             drives += self._removables(op, options)
+        nics = self._nics(spec["network"], int(observed.handle.get("nics", 0))) \
+            if "network" in fields else None
         config = self._configuration(op, str(observed.handle.get("backend", options.backend)),
-                                     str(observed.handle.get("notes", "")), drives,
-                                     self._nics(spec["network"],
-                                                int(observed.handle.get("nics", 0))))
+                                     str(observed.handle.get("notes", "")), drives, nics,
+                                     fields)
         op.progress(f"updating the configuration of {op.name}", None)
         self.osascript(op.conn, f"{op.address}: updating UTM VM {op.name!r}",
                        script.update_vm(self._id(op), config))

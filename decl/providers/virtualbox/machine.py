@@ -10,9 +10,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from decl.core.resource import Marks
+from decl.core.resource import Marks, Observed
+from decl.providers.base import ImportNotSupported
 from decl.providers.virtualbox import output
 from decl.providers.virtualbox.driver import KEY_ADDRESS, KEY_PROJECT, KEY_RECORD, KEY_SPEC_HASH
+from decl.providers.vmimport import common_fields, disk_entries, is_manifest_name
 from decl.providers.vmspec import disk_names
 
 MIB = 1024 * 1024
@@ -153,3 +155,40 @@ def settings(spec: dict[str, Any], nic_type: str | None) -> list[str]:
 def size_mib(size: int) -> int:
     """Whole MiB of a disk size (VirtualBox counts disks in MiB)."""
     return -(-size // MIB)
+
+
+def manifest_entry(observed: Observed) -> dict[str, Any]:
+    """A VM without decl's marks as a manifest entry, such that adopting it changes nothing;
+    ImportNotSupported naming what a manifest cannot say."""
+    spec = observed.spec
+    what = f"VirtualBox VM {observed.name!r}"
+    if not is_manifest_name(observed.name):
+        raise ImportNotSupported(f"{what}: its name cannot be a manifest name, and decl finds "
+                                 "a VirtualBox VM by its name: rename it first (VBoxManage "
+                                 "modifyvm NAME --name NEW)")
+    sizes = spec.get("disk_size") or {}
+    unread = [dev for dev, size in sizes.items() if not size or size % MIB]
+    if unread:
+        raise ImportNotSupported(f"{what}: the size of disk {', '.join(unread)} is not known "
+                                 "to VirtualBox in whole MiB (`list hdds`)")
+    network = spec.get("network") or {}
+    mode = network.get("mode")
+    if mode not in ("nat", "bridge", "none") or (mode == "bridge" and not network.get("bridge")):
+        raise ImportNotSupported(
+            f"{what}: NIC 1 is {mode}, and decl sets NIC 1 to nat, bridged or none whenever it "
+            "changes the VM's CPUs, memory or firmware: write its entry by hand")
+    entry = common_fields(observed.state, spec.get("cpus"), spec.get("memory") or 0)
+    entry["arch"] = spec.get("arch")
+    if spec.get("firmware") == "uefi":
+        entry["firmware"] = "uefi"
+    if sizes:
+        entry["disks"] = disk_entries([int(size) for size in sizes.values()])
+    if spec.get("cdrom"):
+        entry["cdrom"] = spec["cdrom"]
+    if mode == "bridge":
+        entry["network"] = {"mode": "bridge", "bridge": network["bridge"]}
+    elif mode == "none":
+        entry["network"] = {"mode": "none"}
+    if sizes:
+        entry["lifecycle"] = {"ignore_changes": ["disk_source"]}
+    return entry

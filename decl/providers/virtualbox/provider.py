@@ -16,6 +16,7 @@ from decl.providers import cloudinit, images
 from decl.providers.base import (
     Availability,
     Discovery,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
@@ -107,18 +108,7 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         found = Discovery()
         vms = tool.list_vms()
         by_name = {d.name: d for d in wanted}
-
-        def read(vm: tuple[str, str]) -> tuple[dict[str, str | int], dict[str, str]] | None:
-            info = tool.info(vm[1])
-            if info is None or info.get("name") == "<inaccessible>":
-                return None  # deleted meanwhile, or its settings file is unreadable
-            extra = self._settings_extradata(conn, str(info.get("CfgFile", "")))
-            if extra is None:
-                extra = tool.extradata(vm[1])
-            return (info, extra) if extra is not None else None
-
-        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-            read_all = list(pool.map(read, vms))
+        read_all = self._read_vms(conn, tool, vms)
         relevant = []
         for (name, uuid), pair in zip(vms, read_all, strict=True):
             if pair is None:
@@ -139,6 +129,44 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                 if problem:
                     found.problems[desired.address] = problem
         return found
+
+    def _read_vms(self, conn: Connection, tool: VBoxManage, vms: list[tuple[str, str]]
+                  ) -> list[tuple[dict[str, str | int], dict[str, str]] | None]:
+        """(showvminfo, extradata) of each VM, READ_PARALLELISM at a time; None for a VM
+        deleted meanwhile or whose settings file is unreadable."""
+
+        def read(vm: tuple[str, str]) -> tuple[dict[str, str | int], dict[str, str]] | None:
+            info = tool.info(vm[1])
+            if info is None or info.get("name") == "<inaccessible>":
+                return None
+            extra = self._settings_extradata(conn, str(info.get("CfgFile", "")))
+            if extra is None:
+                extra = tool.extradata(vm[1])
+            return (info, extra) if extra is not None else None
+
+        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+            return list(pool.map(read, vms))
+
+    # -- import ---------------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """VMs without decl's extradata, read as discovery reads them (`list vms`, each VM's
+        showvminfo and extradata, one `list hdds`)."""
+        tool = self._tool(conn)
+        vms = tool.list_vms()
+        unmarked = []
+        for (name, uuid), pair in zip(vms, self._read_vms(conn, tool, vms), strict=True):
+            if pair is not None and machine.marks_of(pair[1]) is None:
+                unmarked.append((name, uuid, pair[0], pair[1]))
+        capacities = {m.uuid: m.capacity for m in tool.list_hdds()} if unmarked else {}
+        return [self._observed(conn, name, uuid, extra, None, f"vm.{name}", info, capacities)
+                for name, uuid, info, extra in unmarked]
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """cpus, memory, arch, firmware, disk sizes, cdrom and NIC 1 from showvminfo and
+        `list hdds`. The disks were not made by decl: `ignore_changes: [disk_source]` keeps
+        decl from ever remaking them from an image."""
+        return machine.manifest_entry(observed)
 
     @staticmethod
     def _settings_extradata(conn: Connection, cfgfile: str) -> dict[str, str] | None:

@@ -24,6 +24,7 @@ from decl.providers import images
 from decl.providers.base import (
     Availability,
     Discovery,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
@@ -49,6 +50,16 @@ def join(folder: str, *names: str) -> str:
     """A path on the VM's host, with the separator its folder uses."""
     sep = "\\" if "\\" in folder and "/" not in folder else "/"
     return sep.join([folder.rstrip("\\/"), *names])
+
+
+def base_name(path: str) -> str:
+    """The last part of a path written with either separator."""
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def vmx_stem(path: str) -> str:
+    """NAME of a .../NAME.vmx path."""
+    return base_name(path)[: -len(".vmx")]
 
 
 def parent(path: str) -> str:
@@ -181,13 +192,8 @@ class VmwareProvider(VmProvider[VmwareOptions]):
             address = orphan_address(marks, project, desired)
             if address is None:
                 continue
-            name = path.replace("\\", "/").rsplit("/", 1)[-1][: -len(".vmx")]
-            sizes = {}
-            for _, file in vmxspec.disks_of(doc):
-                absolute = file if file.startswith(("/", "\\")) or ":" in file[:3] \
-                    else join(parent(path), file)
-                head = self._read_head(conn, absolute)
-                sizes[file] = output.vmdk_capacity(head) if head is not None else None
+            name = vmx_stem(path)
+            sizes = self._disk_sizes(conn, path, doc)
             is_running = any(locate.same_vmx_path(path, r, system) for r in running)
             found.observed.append(Observed(
                 address=address, kind="vm", name=desired.name if desired else name,
@@ -201,6 +207,53 @@ class VmwareProvider(VmProvider[VmwareOptions]):
                 if problem:
                     found.problems[desired.address] = problem
         return found
+
+    def _disk_sizes(self, conn: Connection, path: str, doc: VmxDocument
+                    ) -> dict[str, int | None]:
+        """Capacity of each disk the .vmx at `path` names (file name as written -> bytes),
+        read from the head of its descriptor."""
+        sizes = {}
+        for _, file in vmxspec.disks_of(doc):
+            absolute = file if file.startswith(("/", "\\")) or ":" in file[:3] \
+                else join(parent(path), file)
+            head = self._read_head(conn, absolute)
+            sizes[file] = output.vmdk_capacity(head) if head is not None else None
+        return sizes
+
+    # -- import ---------------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """VMs whose .vmx has no decl marks: the running ones (`vmrun list`: vmrun lists no
+        stopped VM) and those given with --path (a .vmx, or a VM folder NAME holding
+        NAME.vmx), read as discovery reads them (the .vmx and its disks' descriptors)."""
+        vmrun, _ = self._tools(conn)
+        system = self.hosts.system(conn)
+        running = vmrun.running()
+        paths: list[str] = []
+        for given in [*running, *(conn.expand_user(p) for p in scope.paths)]:
+            path = given if given.lower().endswith(".vmx") else \
+                join(given, base_name(given) + ".vmx")
+            if not any(locate.same_vmx_path(path, known, system) for known in paths):
+                paths.append(path)
+        found = []
+        for path in paths:
+            doc = self._read_vmx(conn, path)
+            if doc is None or vmxspec.marks_of(doc) is not None:
+                continue
+            name = vmx_stem(path)
+            is_running = any(locate.same_vmx_path(path, r, system) for r in running)
+            found.append(Observed(
+                address=f"vm.{name}", kind="vm", name=name, provider=self.name,
+                host=conn.host, state="running" if is_running else "stopped",
+                spec=vmxspec.observed_spec(doc, name, self._disk_sizes(conn, path, doc)),
+                marks=None, handle={"vmx": path, "cdrom_slot": vmxspec.cdrom_slot(doc)}))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """cpus, memory, arch, firmware, disk sizes, cdrom, network, guest OS and the folder
+        it sits in (options.vm_dir), from the .vmx. The disks were not made by decl:
+        `ignore_changes: [disk_source]` keeps decl from ever remaking them."""
+        return vmxspec.manifest_entry(observed)
 
     def _problem(self, conn: Connection, desired: Desired, exists: bool) -> str | None:
         model = desired.model

@@ -14,8 +14,11 @@ import gzip
 import re
 from typing import Any
 
-from decl.core.resource import Marks
+from decl.core.resource import Marks, Observed
+from decl.core.units import format_size
 from decl.providers import cloudinit
+from decl.providers.base import ImportNotSupported
+from decl.providers.vmimport import common_fields, disk_entries, is_manifest_name
 from decl.providers.vmspec import disk_names
 from decl.providers.vmware.vmx import VmxDocument
 
@@ -59,6 +62,17 @@ def cdrom_of(doc: VmxDocument) -> str | None:
         slot = low[: -len(".devicetype")]
         if (doc.get(f"{slot}.present") or "TRUE").upper() == "TRUE":
             return doc.get(f"{slot}.fileName")
+    return None
+
+
+def cdrom_slot(doc: VmxDocument) -> str | None:
+    """The slot (sata0:0, ide1:0...) of the first present CD-ROM image."""
+    for key, value in doc.items():
+        low = key.lower()
+        if low.endswith(".devicetype") and value.lower() == "cdrom-image":
+            slot = low[: -len(".devicetype")]
+            if (doc.get(f"{slot}.present") or "TRUE").upper() == "TRUE":
+                return slot
     return None
 
 
@@ -223,3 +237,54 @@ def default_vm_dir(system: str, home: str) -> str:
     if system == "Darwin":
         return home + "/Virtual Machines.localized"
     return home + "/vmware"
+
+
+def manifest_entry(observed: Observed) -> dict[str, Any]:
+    """A .vmx without decl's marks as a manifest entry, such that adopting it changes
+    nothing; ImportNotSupported naming what a manifest cannot say."""
+    spec = observed.spec
+    vmx = str(observed.handle.get("vmx", ""))
+    what = f"VMware VM {vmx}"
+    folder = vmx.replace("\\", "/").rsplit("/", 2)
+    if len(folder) < 3 or folder[1] != observed.name:
+        raise ImportNotSupported(f"{what}: decl finds a VMware VM at options.vm_dir/NAME/"
+                                 "NAME.vmx, and this one's folder is named otherwise")
+    if not is_manifest_name(observed.name):
+        raise ImportNotSupported(f"{what}: {observed.name!r} cannot be a manifest name")
+    if spec["memory"] % (4 * MIB):
+        raise ImportNotSupported(f"{what}: memsize {format_size(spec['memory'])} is not a "
+                                 "multiple of 4 MiB")
+    sizes = spec.get("disk_size") or {}
+    unread = [dev for dev, size in sizes.items() if not size or size % MIB]
+    if unread:
+        raise ImportNotSupported(f"{what}: the size of disk {', '.join(unread)} cannot be "
+                                 "read from its descriptor in whole MiB")
+    network = spec.get("network") or {}
+    if network.get("mode") not in ("nat", "bridge", "none") or \
+            (network.get("mode") == "bridge" and not network.get("bridge")):
+        raise ImportNotSupported(
+            f"{what}: ethernet0 is {network.get('mode')}, and decl rewrites ethernet0 as nat, "
+            "bridged, a custom vmnet or none whenever it edits the .vmx: write its entry by "
+            "hand")
+    entry = common_fields(observed.state, spec["cpus"], spec["memory"])
+    if spec.get("arch") != "x86_64":
+        entry["arch"] = spec.get("arch")
+    if spec.get("firmware") == "uefi":
+        entry["firmware"] = "uefi"
+    if sizes:
+        entry["disks"] = disk_entries([int(size) for size in sizes.values()])
+    # decl puts the cdrom in sata0:0: one elsewhere is left out (and so left alone)
+    if spec.get("cdrom") and observed.handle.get("cdrom_slot") == CDROM:
+        entry["cdrom"] = spec["cdrom"]
+    if network.get("mode") == "none":
+        entry["network"] = {"mode": "none"}
+    elif network.get("mode") == "bridge":
+        entry["network"] = {"mode": "bridge", "bridge": network["bridge"]}
+    options: dict[str, Any] = {"vm_dir": vmx[:len(folder[0])]}  # its own separators
+    guest_os = (spec.get("options") or {}).get("guest_os")
+    if guest_os != "otherlinux-64":
+        options["guest_os"] = guest_os
+    entry["options"] = options
+    if sizes:
+        entry["lifecycle"] = {"ignore_changes": ["disk_source"]}
+    return entry

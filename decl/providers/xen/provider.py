@@ -6,6 +6,7 @@ decl's marks block) and its disks; when it runs it is also a domain in `xl list`
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from typing import Any, ClassVar
 
@@ -17,12 +18,13 @@ from decl.providers.base import (
     Availability,
     DesiredContext,
     Discovery,
+    ImportScope,
     Operation,
     ValidateContext,
     ValidationProblem,
 )
 from decl.providers.vmbase import VmProvider
-from decl.providers.xen import spec, xl
+from decl.providers.xen import importing, spec, xl
 from decl.providers.xen.cfg import CfgError, XlConfig, disk_spec, parse_disk_spec, vif_bridge
 from decl.providers.xen.host import XenHost
 from decl.providers.xen.spec import MIB, TRAITS, XenOptions, vdevs
@@ -204,6 +206,55 @@ class XenProvider(VmProvider[XenOptions]):
             state=domain.state if domain else "stopped",
             spec=spec_from_cfg(config, sizes, domain), marks=config.marks,
             handle={"domain": domain_name, "cfg": path, "disks": cfg_disks(config)})
+
+    # -- import --------------------------------------------------------------------------
+
+    def inventory(self, conn: Connection, scope: ImportScope) -> list[Observed]:
+        """Config files without decl's marks block in /etc/xen and the folders given with
+        --path, and running domains that no config file read names; from discovery's two
+        round trips."""
+        host = XenHost(conn)
+        dirs = sorted({DEFAULT_CONFIG_DIR, *(conn.expand_user(p) for p in scope.paths)})
+        listing = host.listing(dirs)
+        running = {d.name: d for d in listing.domains}
+        found: list[Observed] = []
+        named: set[str] = set()
+        unmarked: list[tuple[str, str, XlConfig]] = []
+        for path, text in sorted(listing.configs.items()):
+            stem = posixpath.basename(path)[:-len(".cfg")]
+            try:
+                config = XlConfig.parse(text)
+            except CfgError as exc:
+                named.add(stem)
+                found.append(Observed(address=f"vm.{stem}", kind="vm", name=stem,
+                                      provider=self.name, host=conn.host, state="unknown",
+                                      spec={}, marks=None,
+                                      handle={"cfg": path, "error": str(exc)}))
+                continue
+            name = str(config.value("name") or stem)
+            named.add(name)
+            if config.marks is None:
+                unmarked.append((path, name, config))
+        disks = [(fmt, p) for _, _, c in unmarked for p, fmt in cfg_disks(c).values() if p]
+        sizes = host.disk_sizes(sorted(set(disks)))
+        for path, name, config in unmarked:
+            observed = self._observed(conn, f"vm.{name}", path, config, sizes, running)
+            entries = [str(e) for e in config.value("disk") or []]
+            found.append(dataclasses.replace(observed, handle={**observed.handle,
+                                                               "disk_entries": entries}))
+        for domain in listing.domains:
+            if domain.name not in named:
+                found.append(Observed(address=f"vm.{domain.name}", kind="vm",
+                                      name=domain.name, provider=self.name, host=conn.host,
+                                      state=domain.state, spec={}, marks=None,
+                                      handle={"cfg": None, "dirs": dirs}))
+        return found
+
+    def to_manifest(self, observed: Observed) -> dict[str, Any]:
+        """cpus, memory, firmware, disks (sizes read from the images), network and the
+        options that differ from their defaults (type, maxvcpus, maxmem, boot, the config
+        file's folder, the disk format), read from the config file and `xl list`."""
+        return importing.manifest_entry(observed)
 
     # -- where the VM is -----------------------------------------------------------------
 
