@@ -273,7 +273,7 @@ def test_wrong_host_type_is_reported(host, decl_cmd, tmp_path):
 def test_providers_lists_vmrun_with_its_version(host, decl_cmd, tmp_path):
     done = decl(host, decl_cmd, tmp_path, "providers")
     assert done.returncode == 0, done.stdout + done.stderr
-    line = next(line for line in done.stdout.splitlines() if "vmware" in line)
+    line = next(line for line in done.stdout.splitlines() if line.split()[:1] == ["vmware"])
     assert "1.17.0 build-24319023" in line
 
 
