@@ -138,7 +138,7 @@ def show(planfile: str, as_json: bool, verbose: bool) -> int:
     from decl.core.plan import Plan
     from decl.engine.session import read_plan_file
 
-    verified = read_plan_file(planfile)
+    verified = read_plan_file(planfile, "shown")
     if as_json:  # the saved text is redacted already
         click.echo(json.dumps(verified.plan, indent=2, default=str))
         return 0

@@ -125,9 +125,10 @@ class SavedPlan:
     unchanged: tuple[dict[str, Any], ...] = ()
 
 
-def read_plan_file(path: str) -> SavedPlan:
-    """Read and verify a plan file; any doubt is one PlanFileError that says what is wrong."""
-    refuse = f"{path} cannot be applied"
+def read_plan_file(path: str, purpose: str = "applied") -> SavedPlan:
+    """Read and verify a plan file; any doubt is one PlanFileError that says what is wrong
+    (`purpose`: what the caller would do with it, for the message: applied, shown)."""
+    refuse = f"{path} cannot be {purpose}"
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_PLAN_BYTES + 1)

@@ -143,11 +143,11 @@ def save_plan(path: str, session: Session, result: Plan, options: PlanOptions) -
                                    scrub=session.redactor))
 
 
-def read_plan_file(path: str) -> Any:
+def read_plan_file(path: str, purpose: str = "applied") -> Any:
     """Read and verify a plan file written by `decl plan --out` (see decl.engine.planfile)."""
     from decl.engine.planfile import read_plan_file as read
 
-    return read(path)
+    return read(path, purpose)
 
 
 def inputs_from_plan(saved: Any) -> tuple[Inputs, PlanOptions]:

@@ -69,6 +69,7 @@ def test_show_refuses_a_file_that_is_not_a_plan(tmp_path):
     bad.write_text("{}")
     shown = decl("show", str(bad))
     assert shown.returncode == 1
-    assert shown.stderr.strip() == f"error: {bad} is not a decl plan file (format 1)"
+    assert shown.stderr.strip() == f"error: {bad} cannot be shown: not a decl plan file " \
+        "(format 1), or parts of it are missing or were added"
     assert decl("show", str(tmp_path / "nope.json")).stderr.strip() == \
         f"error: plan file not found: {tmp_path / 'nope.json'}"

@@ -31,6 +31,9 @@ class Recording(LocalConnection):
         self.calls.append((list(argv), dict(env or {})))
         return CommandResult(tuple(argv), 0, b"", b"")
 
+    def run_streaming(self, argv, on_line, *, timeout=None, env=None, cwd=None):
+        return self.run(argv, timeout=timeout, env=env, cwd=cwd)
+
     def write_file(self, path, data, mode=None):
         self.files[path] = (data, mode)
 
@@ -39,6 +42,10 @@ class Recording(LocalConnection):
 
     def which(self, program):
         return None
+
+
+def _no_progress(message: str, fraction: float | None) -> None:
+    """Progress goes nowhere here."""
 
 
 def _desired() -> Desired:
@@ -52,8 +59,8 @@ def _desired() -> Desired:
 @pytest.mark.parametrize("local", [True, False])
 def test_index_urls_never_reach_argv(local):
     conn = Recording(local)
-    VenvProvider()._install(_desired(), "/tmp/v", conn, ["delta"], has_pip=True,
-                            made_by_uv=False)
+    VenvProvider()._install(_desired(), "/tmp/v", conn, ["delta"], _no_progress,
+                            has_pip=True, made_by_uv=False)
     argv, env = conn.calls[-1]
     assert all("127.0.0.1" not in part and "pa%3Ass" not in part for part in argv), argv
     if local:
@@ -73,8 +80,8 @@ def test_remote_env_file_is_private_and_removed():
         original(path, data, mode)
 
     conn.write_file = keep  # type: ignore[method-assign]
-    VenvProvider()._install(_desired(), "/tmp/v", conn, ["delta"], has_pip=True,
-                            made_by_uv=False)
+    VenvProvider()._install(_desired(), "/tmp/v", conn, ["delta"], _no_progress,
+                            has_pip=True, made_by_uv=False)
     [(path, (data, mode))] = written.items()
     assert mode == 0o600 and b"PIP_INDEX_URL=" in data and path not in conn.files
     argv, _ = conn.calls[-1]
