@@ -14,13 +14,11 @@ from decl.errors import LockHeldError
 
 
 def state_dir() -> str:
-    """$DECL_STATE_DIR, else $XDG_STATE_HOME/decl, else ~/.local/state/decl."""
-    explicit = os.environ.get("DECL_STATE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                            "state")
-    return os.path.join(base, "decl")
+    """$DECL_STATE_DIR, else the system's place (decl.platforms.state_dir)."""
+    from decl.platforms import current_system
+    from decl.platforms import state_dir as state_dir_of
+
+    return state_dir_of(current_system(), os.environ, os.path.expanduser("~"))
 
 
 def now() -> str:
@@ -36,16 +34,16 @@ class ProjectLock:
         self.project = project
         self.command = command
         self._handle: IO[str] | None = None
+        self._locker: Any = None
 
     def acquire(self) -> None:
         """Take the lock or raise LockHeldError naming its holder."""
-        import fcntl
+        from decl.filelock import locker_for
 
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        locker = locker_for()
+        if not locker.try_lock(handle.fileno()):
             handle.seek(0)
             holder = handle.read().strip()
             handle.close()
@@ -65,12 +63,15 @@ class ProjectLock:
                                  "started": now(), "command": self.command}))
         handle.flush()
         self._handle = handle
+        self._locker = locker
 
     def release(self) -> None:
         """Drop the lock."""
         if self._handle is not None:
             self._handle.seek(0)
             self._handle.truncate()
+            self._handle.flush()
+            self._locker.unlock(self._handle.fileno())
             self._handle.close()
             self._handle = None
 

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 
 from decl.connections.base import CommandResult, CommandTimeout, Connection
+from decl.connections.reaper import run_watched
 
 
 class LocalConnection(Connection):
@@ -32,12 +33,10 @@ class LocalConnection(Connection):
         """Run argv directly (no shell) with LANG=C unless the caller overrides it."""
         full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
         try:
-            # A session of its own: Ctrl-C on the terminal reaches decl, which lets running
-            # changes finish, instead of killing the tools half-way.
-            done = subprocess.run(
-                list(argv), input=input, capture_output=True, timeout=timeout, env=full_env,
-                cwd=cwd, check=False, start_new_session=True,
-            )
+            # A session (process group on Windows) of its own: Ctrl-C on the terminal reaches
+            # decl, which lets running changes finish, instead of killing the tools half-way.
+            # The reaper kills the tool if decl dies first.
+            done = run_watched(list(argv), input=input, timeout=timeout, env=full_env, cwd=cwd)
         except subprocess.TimeoutExpired:
             raise CommandTimeout(f"{argv[0]} did not finish within {timeout} s and was killed") \
                 from None
@@ -74,8 +73,13 @@ class LocalConnection(Connection):
         return os.path.expanduser(path)
 
     def which(self, program: str) -> str | None:
-        """shutil.which."""
-        return shutil.which(program)
+        """shutil.which (PATHEXT on Windows), else the tool's install location on this OS."""
+        found = shutil.which(program)
+        if found:
+            return found
+        from decl.platforms import TOOL_LOCATIONS, find_local_tool
+
+        return find_local_tool(program) if program in TOOL_LOCATIONS else None
 
 
 def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
