@@ -97,7 +97,7 @@ def main() -> int:
 
         # Discovery alone, in-process.
         from decl.connections.local import LocalConnection
-        from decl.engine.resource import Desired
+        from decl.core.resource import Desired
         from decl.manifest.model import Vm
         from decl.providers.base import DesiredContext
         from decl.providers.libvirt import LibvirtProvider

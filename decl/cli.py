@@ -92,7 +92,7 @@ def plan(file: str, var_assignments: Any, var_files: Any, secret_files: Any, tar
          prune: bool, out_file: str | None, as_json: bool, detailed_exitcode: bool,
          destroy: bool, verbose: bool) -> int:
     """Show what apply would change, field by field."""
-    from decl.engine.planner import PlanOptions
+    from decl.core.planner import PlanOptions
     from decl.engine.session import open_session, save_plan
 
     session = open_session(_inputs(file, var_assignments, var_files, secret_files))
@@ -134,65 +134,28 @@ def _confirm(auto_approve: bool, question: str) -> None:
 
 def _run_apply(session: Any, options: Any, *, auto_approve: bool, as_json: bool,
                parallelism: int, saved: dict[str, Any] | None, verb: str) -> int:
-    """Lock, plan, show, confirm, execute, summarise."""
-    from decl.engine.executor import Executor
-    from decl.engine.session import check_stale
-    from decl.errors import PlanError
+    """Hand the apply run to the engine; show the plan, ask, render the outcome."""
+    from decl.engine.apply_run import run_apply
     from decl.render.text import plan_text, summary_text
-    from decl.statedir import Journal, ProjectLock, record_touched
 
-    lock = ProjectLock(session.project, " ".join(["decl", *sys.argv[1:]])[:200])
-    lock.acquire()
-    try:
-        session.prepare_providers()
-        result = session.plan(options)
-        if saved is not None:
-            check_stale(saved, result)
+    def show_plan(result: Any) -> None:
         if not as_json:
             _out([session.redactor(line) for line in plan_text(result)])
-        if result.errors:
-            raise PlanError("the plan has errors (above); nothing was changed")
-        if result.conflicts:
-            raise PlanError(f"{len(result.conflicts)} conflict(s) block the {verb} (see above); "
-                            "nothing was changed")
-        if not result.actionable and not result.unavailable:
-            if as_json:
-                click.echo(json.dumps({"format_version": 1, "plan": result.to_json(),
-                                       "outcomes": [], "summary": _counts_json(None)}, indent=2))
-            return 0
-        if result.actionable and saved is None:
-            _confirm(auto_approve, f"\nDo you want to {verb} these changes?")
-        import uuid
 
-        run_id = uuid.uuid4().hex[:12]
-        journal = Journal(session.project, run_id, scrub=session.redactor)
-        journal.write("run", command=verb, manifest=os.path.abspath(session.loaded.file),
-                      changes=len(result.actionable))
-        reporter = None if as_json else _reporter()
-        executor = Executor(result, session.registry, session.pool, session.desired.traits,
-                            parallelism=parallelism, journal=journal, reporter=reporter,
-                            scrub=session.redactor, destroy=options.destroy)
-        summary = executor.run()
-        record_touched(session.project, {(o.change.provider, o.change.host)
-                                         for o in summary.outcomes if o.status == "done"
-                                         and o.change.provider})
-        journal.write("summary", done=len(summary.by_status("done")),
-                      failed=len(summary.by_status("failed")),
-                      skipped=len(summary.by_status("skipped")), interrupted=summary.interrupted)
-        if as_json:
-            document = {"format_version": 1, "plan": result.to_json(),
-                        "outcomes": [{"address": o.change.address, "action":
-                                      o.change.action.value, "status": o.status,
-                                      "message": o.message, "seconds": round(o.seconds, 3)}
-                                     for o in summary.outcomes],
-                        "summary": _counts_json(summary)}
-            click.echo(session.redactor(json.dumps(document, indent=2, default=str)))
-        else:
-            _out(summary_text(summary))
-        return 0 if summary.ok else 1
-    finally:
-        lock.release()
-        session.close()
+    done = run_apply(session, options, verb=verb, parallelism=parallelism, saved=saved,
+                     show_plan=show_plan, confirm=lambda q: _confirm(auto_approve, q),
+                     reporter=None if as_json else _reporter())
+    summary = done.summary
+    if as_json:
+        outcomes = [] if summary is None else [
+            {"address": o.change.address, "action": o.change.action.value, "status": o.status,
+             "message": o.message, "seconds": round(o.seconds, 3)} for o in summary.outcomes]
+        document = {"format_version": 1, "plan": done.plan.to_json(), "outcomes": outcomes,
+                    "summary": _counts_json(summary)}
+        click.echo(session.redactor(json.dumps(document, indent=2, default=str)))
+    elif summary is not None:
+        _out(summary_text(summary))
+    return 0 if done.ok else 1
 
 
 def _counts_json(summary: Any) -> dict[str, Any]:
@@ -245,7 +208,7 @@ def apply(planfile: str | None, file: str, var_assignments: Any, var_files: Any,
           secret_files: Any, targets: Any, prune: bool, auto_approve: bool, as_json: bool,
           parallelism: int) -> int:
     """Make the machines match the manifest (or carry out a saved plan)."""
-    from decl.engine.planner import PlanOptions
+    from decl.core.planner import PlanOptions
     from decl.engine.session import inputs_from_plan, open_session, read_plan_file
 
     saved = None
@@ -269,7 +232,7 @@ def apply(planfile: str | None, file: str, var_assignments: Any, var_files: Any,
 def destroy(file: str, var_assignments: Any, var_files: Any, secret_files: Any, targets: Any,
             prune: bool, auto_approve: bool, as_json: bool, parallelism: int) -> int:
     """Delete every resource of the manifest that decl made (protected ones are kept)."""
-    from decl.engine.planner import PlanOptions
+    from decl.core.planner import PlanOptions
     from decl.engine.session import open_session
 
     session = open_session(_inputs(file, var_assignments, var_files, secret_files))
@@ -284,7 +247,7 @@ def destroy(file: str, var_assignments: Any, var_files: Any, secret_files: Any, 
 def status(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
            as_json: bool) -> int:
     """The discovered state of each resource in the manifest, drift marked."""
-    from decl.engine.planner import PlanOptions
+    from decl.core.planner import PlanOptions
     from decl.engine.session import open_session
     from decl.render.status import status_rows, status_text
 
@@ -317,7 +280,8 @@ def schema() -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def providers(file: str, as_json: bool) -> int:
     """Each provider, whether its tool is available on each host, and its version."""
-    from decl.render.providers import provider_report, provider_text
+    from decl.engine.inventory import provider_report
+    from decl.render.providers import provider_text
 
     rows = provider_report(file)
     if as_json:
@@ -334,27 +298,11 @@ def providers(file: str, as_json: bool) -> int:
 def ping(file: str, var_assignments: Any, var_files: Any, secret_files: Any, as_json: bool,
          hosts: Any) -> int:
     """Check the connection to each host (all of the manifest's, or those named)."""
-    from decl.connections.pool import ConnectionPool
-    from decl.connections.probe import ping as ping_hosts
-    from decl.errors import DeclError
-    from decl.manifest.load import load
+    from decl.engine.inventory import ping_hosts
     from decl.render.ping import ping_text
 
-    declared: dict[str, Any] = {}
-    if os.path.exists(file) or file != "decl.yaml":
-        declared = dict(load(file, var_assignments=list(var_assignments),
-                             var_files=list(var_files),
-                             secret_files=list(secret_files)).manifest.hosts)
-    names = list(hosts) or ["local", *sorted(h for h in declared if h != "local")]
-    unknown = [h for h in names if h != "local" and h not in declared]
-    if unknown:
-        raise DeclError(f"no host {', '.join(unknown)} in {file} (hosts: "
-                        f"{', '.join(['local', *sorted(declared)])})")
-    pool = ConnectionPool(declared)
-    try:
-        results = ping_hosts(pool, names)
-    finally:
-        pool.close()
+    results = ping_hosts(file, list(hosts), var_assignments=list(var_assignments),
+                         var_files=list(var_files), secret_files=list(secret_files))
     if as_json:
         click.echo(json.dumps({"format_version": 1,
                                "hosts": [r.to_json() for r in results]}, indent=2))
@@ -371,8 +319,8 @@ def init(file: str, force: bool) -> int:
     """Write a commented starter manifest (Python venvs on this machine)."""
     from importlib.resources import files
 
-    from decl.connections.local import write_atomic
     from decl.errors import DeclError
+    from decl.files import write_atomic
 
     if os.path.exists(file) and not force:
         raise DeclError(f"{file} exists; use --force to overwrite it")

@@ -127,8 +127,9 @@ TOOL_LOCATIONS: dict[str, dict[str, tuple[str, ...]]] = {
         MACOS: ("/Applications/UTM.app/Contents/MacOS/utmctl",),
     },
     "wsl.exe": {
-        WINDOWS: ("{SystemRoot}\\System32\\wsl.exe", "{LOCALAPPDATA}\\Microsoft\\WindowsApps\\wsl.exe"),
-        # Inside a WSL distro, Windows' tools are reachable through the interop mount.
+        WINDOWS: ("{SystemRoot}\\System32\\wsl.exe",
+                  "{LOCALAPPDATA}\\Microsoft\\WindowsApps\\wsl.exe"),
+        # Inside a WSL distro, through the interop mount.
         LINUX: ("/mnt/c/Windows/System32/wsl.exe",),
     },
     "powershell": {

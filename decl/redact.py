@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from decl.engine.plan import SENSITIVE
+# What a secret value prints as, everywhere.
+SENSITIVE = "(sensitive)"
 
 
 class Redactor:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 
 from decl.connections.base import CommandResult, CommandTimeout, Connection
 from decl.connections.reaper import run_watched
+from decl.files import write_atomic
 
 
 class LocalConnection(Connection):
@@ -80,24 +80,3 @@ class LocalConnection(Connection):
         from decl.platforms import TOOL_LOCATIONS, find_local_tool
 
         return find_local_tool(program) if program in TOOL_LOCATIONS else None
-
-
-def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
-    """Write a file so that readers see the old or the new content, never half of it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".decl-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

@@ -1,1 +1,1 @@
-"""The engine: desired/observed resources, the pure planner, the plan and its executor."""
+"""Orchestration: desired state, discovery, the executor, the lock and journal, the apply run."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from decl.engine.resource import Desired, address_of
-from decl.engine.traits import KindTraits
+from decl.core.resource import Desired, address_of
+from decl.core.traits import KindTraits
 from decl.manifest.load import LoadedManifest, dependency_graph
 from decl.manifest.model import SECTION_OF_KIND
 from decl.providers.base import COMMON_FIELDS, DesiredContext

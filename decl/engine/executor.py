@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decl.connections.pool import ConnectionPool
-from decl.engine.plan import Action, Change, Plan
-from decl.engine.planner import DEFAULT_TRAITS, PlanOptions, plan_resource
-from decl.engine.resource import Desired, Observed
-from decl.engine.traits import KindTraits
+from decl.core.plan import Action, Change, Plan
+from decl.core.planner import DEFAULT_TRAITS, PlanOptions, plan_resource
+from decl.core.resource import Desired, Observed
+from decl.core.traits import KindTraits
+from decl.engine.statedir import Journal
 from decl.errors import DeclError
 from decl.providers.registry import Registry
-from decl.statedir import Journal
 
 # Deletions of these kinds wait for deletions of the kinds that use them.
 _DELETE_RANK = {"container": 0, "vm": 0, "wsl": 0, "venv": 0, "network": 1, "volume": 1}

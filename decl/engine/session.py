@@ -7,17 +7,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from decl.connections.local import write_atomic
 from decl.connections.pool import ConnectionPool
+from decl.core.plan import FORMAT_VERSION, Plan
+from decl.core.planner import PlanOptions, plan
 from decl.engine.desired import DesiredSet, build_desired
-from decl.engine.plan import FORMAT_VERSION, Plan
-from decl.engine.planner import PlanOptions, plan
 from decl.engine.snapshot import take_snapshot
+from decl.engine.statedir import read_touched
 from decl.errors import DeclError, PlanError
+from decl.files import write_atomic
 from decl.manifest.load import LoadedManifest, load
 from decl.providers.registry import ProviderLoadError, Registry
 from decl.redact import Redactor
-from decl.statedir import read_touched
 
 
 @dataclass

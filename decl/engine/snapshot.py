@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from decl.connections.pool import ConnectionPool
-from decl.engine.resource import Desired, Observed, Snapshot
+from decl.core.resource import Desired, Observed, Snapshot
 from decl.errors import ConnectionFailed, DeclError
 from decl.providers.registry import ProviderLoadError, Registry
 

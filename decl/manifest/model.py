@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from decl.manifest.units import parse_size
+from decl.core.units import parse_size
 
 PROJECT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from decl.engine.plan import Change
-from decl.engine.resource import Desired, Observed
-from decl.engine.traits import KindTraits
+from decl.core.plan import Change
+from decl.core.resource import Desired, Observed
+from decl.core.traits import KindTraits
 
 if TYPE_CHECKING:
     from decl.connections.base import Connection

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from decl.engine.traits import KindTraits, Policy
-from decl.manifest.units import format_size
+from decl.core.traits import KindTraits, Policy
+from decl.core.units import format_size
 
 # Guest architecture -> the QEMU system emulator that runs it.
 QEMU_BINARY = {

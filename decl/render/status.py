@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from decl.engine.plan import Action, Plan
+from decl.core.plan import Action, Plan
 from decl.render.text import esc
 
 VERDICT = {

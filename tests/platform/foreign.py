@@ -77,8 +77,8 @@ def main() -> None:
     runner = CliRunner()
     version = runner.invoke(cli, ["--version"])
     validate = runner.invoke(cli, ["validate", "-f", example])
+    from decl.engine.statedir import state_dir
     from decl.platforms import current_system
-    from decl.statedir import state_dir
 
     print(json.dumps({"failed": failed, "refused": blocker.refused,
                       "version": [version.exit_code, version.output],

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from decl import filelock
+from decl.engine.statedir import ProjectLock
 from decl.errors import LockHeldError
 from decl.platforms import LINUX, MACOS, WINDOWS
-from decl.statedir import ProjectLock
 from tests.platform import fake_msvcrt
 
 
@@ -64,7 +64,7 @@ def test_windows_locker_keeps_the_file_position(windows_locks, tmp_path):
 
 HOLD = """
 import sys, time
-from decl.statedir import ProjectLock
+from decl.engine.statedir import ProjectLock
 lock = ProjectLock("proj", "holder")
 lock.acquire()
 print("held", flush=True)

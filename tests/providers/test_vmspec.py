@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decl.engine.plan import Action
-from decl.engine.planner import plan
-from decl.engine.resource import Desired, Marks, Observed, Snapshot
+from decl.core.plan import Action
+from decl.core.planner import plan
+from decl.core.resource import Desired, Marks, Observed, Snapshot
 from decl.manifest.model import Vm
 from decl.providers.base import DesiredContext
 from decl.providers.libvirt.provider import LibvirtProvider

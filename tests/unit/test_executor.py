@@ -6,14 +6,14 @@ import threading
 import time
 
 from decl.connections.pool import ConnectionPool
+from decl.core.plan import Action
+from decl.core.planner import PlanOptions, plan
+from decl.core.resource import Desired, Observed, Snapshot
+from decl.core.traits import KindTraits, Policy
 from decl.engine.executor import Executor
-from decl.engine.plan import Action
-from decl.engine.planner import PlanOptions, plan
-from decl.engine.resource import Desired, Observed, Snapshot
-from decl.engine.traits import KindTraits, Policy
+from decl.engine.statedir import Journal
 from decl.errors import ProviderError
 from decl.providers.base import Availability, Discovery, Provider
-from decl.statedir import Journal
 
 TRAITS = KindTraits(policies={"size": Policy.LIVE}, has_run_state=False)
 

@@ -7,10 +7,10 @@ import pathlib
 import pytest
 from ruamel.yaml import YAML
 
-from decl.engine.plan import Action
-from decl.engine.planner import PlanOptions, plan
-from decl.engine.resource import Desired, Marks, Observed, Snapshot, split_address
-from decl.engine.traits import KindTraits, Policy
+from decl.core.plan import Action
+from decl.core.planner import PlanOptions, plan
+from decl.core.resource import Desired, Marks, Observed, Snapshot, split_address
+from decl.core.traits import KindTraits, Policy
 
 CASES = sorted((pathlib.Path(__file__).parent.parent / "planner_cases").glob("*.yaml"))
 PROJECT = "lab"

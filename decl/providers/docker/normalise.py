@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from decl.engine.resource import MARK_PROJECT, Marks
+from decl.core.resource import MARK_PROJECT, Marks
 from decl.providers.docker import spec as canon
 
 DECL_LABEL_PREFIX = "io.decl."

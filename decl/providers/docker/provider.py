@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from decl.engine.plan import Action, Change
-from decl.engine.resource import MARK_PROJECT, Desired, Marks, Observed, address_of
-from decl.engine.traits import KindTraits, Policy
+from decl.core.plan import Action, Change
+from decl.core.resource import MARK_PROJECT, Desired, Marks, Observed, address_of
+from decl.core.traits import KindTraits, Policy
 from decl.errors import ConnectionFailed, ProviderError
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
 from decl.providers.docker import create, images, normalise

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 
 _LINE = re.compile(
     r"^decl:project=(?P<project>\S*) address=(?P<address>\S*) spec-hash=(?P<hash>\S*)"

@@ -12,12 +12,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from decl.connections.base import CommandTimeout, Connection
-from decl.engine.plan import Action, Change
-from decl.engine.resource import Desired, Marks, Observed
-from decl.engine.traits import KindTraits, Policy
+from decl.core.plan import Action, Change
+from decl.core.resource import Desired, Marks, Observed
+from decl.core.traits import KindTraits, Policy
+from decl.core.units import format_size
 from decl.errors import ManifestError, ProviderError
 from decl.manifest.model import check_windows_path
-from decl.manifest.units import format_size
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
 from decl.providers.hyperv import notes as vm_notes
 from decl.providers.hyperv import powershell as ps

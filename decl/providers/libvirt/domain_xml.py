@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 
 NS = "https://decl.dev/xmlns/libvirt/1"
 ET.register_namespace("decl", NS)

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from decl.connections.base import Connection
-from decl.engine.plan import Action, Change
-from decl.engine.resource import Desired, Marks, Observed
+from decl.core.plan import Action, Change
+from decl.core.resource import Desired, Marks, Observed
 from decl.errors import DeclError, ProviderError
 from decl.providers import cloudinit, images
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider

@@ -10,9 +10,9 @@ from typing import Any
 
 from decl import __version__
 from decl.connections.base import Connection
-from decl.engine.plan import Action, Change
-from decl.engine.resource import Desired, Marks, Observed
-from decl.engine.traits import KindTraits, Policy
+from decl.core.plan import Action, Change
+from decl.core.resource import Desired, Marks, Observed
+from decl.core.traits import KindTraits, Policy
 from decl.errors import ProviderError
 from decl.manifest.model import Venv
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider

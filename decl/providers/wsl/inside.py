@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from decl.engine.resource import MARK_ADDRESS, MARK_PROJECT, MARK_SPEC_HASH, Marks
+from decl.core.resource import MARK_ADDRESS, MARK_PROJECT, MARK_SPEC_HASH, Marks
 
 MARKS_PATH = "/etc/decl.json"
 WSL_CONF = "/etc/wsl.conf"

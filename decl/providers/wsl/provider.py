@@ -11,9 +11,9 @@ import time
 from typing import Any, ClassVar
 
 from decl.connections.base import Connection
-from decl.engine.plan import Action, Change
-from decl.engine.resource import Desired, Marks, Observed, split_address
-from decl.engine.traits import KindTraits, Policy
+from decl.core.plan import Action, Change
+from decl.core.resource import Desired, Marks, Observed, split_address
+from decl.core.traits import KindTraits, Policy
 from decl.errors import ProviderError
 from decl.providers.base import (
     Availability,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 from decl.errors import ManifestError, ProviderError
 from decl.manifest.model import Vm
 from decl.providers.base import DesiredContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 from decl.providers.libvirt.domain_xml import DiskDevice, DomainParams, parse_domain, render_domain
 
 CAPTURES = os.path.join(os.path.dirname(__file__), "captures")

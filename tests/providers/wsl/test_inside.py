@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decl.engine.resource import Marks
+from decl.core.resource import Marks
 from decl.providers.wsl import inside
 
 

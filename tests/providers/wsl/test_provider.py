@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from decl.connections.local import LocalConnection
-from decl.engine.resource import Desired
+from decl.core.resource import Desired
 from decl.manifest.model import Wsl
 from decl.providers.base import DesiredContext
 from decl.providers.wsl import WslProvider, inside
@@ -27,7 +27,7 @@ def desired(name, **fields):
 
 
 def mark(fake, name, project, address):
-    from decl.engine.resource import Marks
+    from decl.core.resource import Marks
 
     doc = inside.marks_document(Marks(project, address, "h"), {"source": {"tarball": TARBALL},
                                                                "location": "C:\\x"})

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from decl.engine.resource import Desired, Observed, secret_digest
+from decl.core.resource import Desired, Observed, secret_digest
+from decl.redact import SENSITIVE
 
 FORMAT_VERSION = 1
-SENSITIVE = "(sensitive)"
 
 
 class Action(str, Enum):

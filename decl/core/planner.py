@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from decl.engine.graph import with_dependencies
-from decl.engine.plan import Action, Change, FieldChange, Plan, Problem
-from decl.engine.resource import Desired, Observed, Snapshot, redact
-from decl.engine.traits import POLICY_WORDS, KindTraits, Policy
+from decl.core.graph import with_dependencies
+from decl.core.plan import Action, Change, FieldChange, Plan, Problem
+from decl.core.resource import Desired, Observed, Snapshot, redact
+from decl.core.traits import POLICY_WORDS, KindTraits, Policy
 
 DEFAULT_TRAITS = KindTraits()
 
@@ -85,7 +85,7 @@ def _show(value: Any, path: str, traits: KindTraits) -> str:
     if value is None:
         return "(unset)"
     if path.split(".")[0] in traits.size_fields and isinstance(value, int):
-        from decl.manifest.units import format_size
+        from decl.core.units import format_size
 
         return format_size(value)
     if isinstance(value, str):
@@ -297,7 +297,7 @@ def _plan_orphans(
 
 def _ordered(changes: list[Change]) -> list[Change]:
     """Creations in dependency order, deletions after, in reverse dependency order."""
-    from decl.engine.graph import topological
+    from decl.core.graph import topological
 
     graph = {c.address: {d for d in c.depends_on} for c in changes}
     order = {address: index for index, address in enumerate(topological(graph))}

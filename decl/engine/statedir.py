@@ -9,8 +9,8 @@ import socket
 from collections.abc import Iterable
 from typing import IO, Any
 
-from decl.connections.local import write_atomic
 from decl.errors import LockHeldError
+from decl.files import write_atomic
 
 
 def state_dir() -> str:

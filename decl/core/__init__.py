@@ -1,0 +1,1 @@
+"""The pure core: addresses, resources, plans, traits, the graph and the planner."""
