@@ -223,3 +223,37 @@ def kill_command(system: str, pid: int) -> list[str] | None:
     if system == WINDOWS:
         return ["taskkill", "/F", "/T", "/PID", str(pid)]
     return None
+
+
+def parse_proc_stat_start(stat: str) -> str | None:
+    """Start time (clock ticks since boot) from Linux's /proc/PID/stat: field 22.
+
+    The command name (field 2) is in parentheses and may hold spaces or parentheses itself,
+    so the fields are counted after the last ')'.
+    """
+    _, sep, rest = stat.rpartition(")")
+    fields = rest.split()
+    if not sep or len(fields) < 20:
+        return None
+    return fields[19]
+
+
+def process_start_probe(system: str, pid: int) -> tuple[str, list[str] | str] | None:
+    """How to read when a process started: ("file", path) on Linux, ("run", argv) on macOS.
+
+    None on Windows: there the watchdog kills the tree with taskkill while decl's process
+    tree is known, and leftovers are not matched by start time.
+    """
+    if system == LINUX:
+        return ("file", f"/proc/{pid}/stat")
+    if system == MACOS:
+        return ("run", ["ps", "-o", "lstart=", "-p", str(pid)])
+    return None
+
+
+def start_token_from(system: str, output: str) -> str | None:
+    """The start token from the probe's output (Linux: /proc stat; macOS: ps lstart)."""
+    if system == LINUX:
+        return parse_proc_stat_start(output)
+    text = " ".join(output.split())
+    return text or None

@@ -30,6 +30,9 @@ class Marks:
     project: str
     address: str
     spec_hash: str
+    # False while decl is still making the object (marks written first): a half-made object
+    # is recognised as decl's, and its diff is "the last apply did not finish", not drift.
+    complete: bool = True
 
     def as_labels(self) -> dict[str, str]:
         """The marks as key/value labels (docker labels, metadata entries...)."""
@@ -149,6 +152,9 @@ class Snapshot:
     unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     failed_hosts: frozenset[str] = frozenset()
+    # (address, host) decl was creating when an earlier apply died (read from the journal):
+    # an unmarked object there is decl's half-made one, not a conflict.
+    in_flight: frozenset[tuple[str, str]] = frozenset()
 
     def find(self, address: str, host: str | None = None) -> Observed | None:
         """The object observed for an address (on `host`, when given), if any."""

@@ -47,6 +47,10 @@ class KindTraits:
     size_fields: frozenset[str] = frozenset()
     check: FieldCheck | None = None
     keep: KeepCheck | None = None
+    # Whether an object of this kind can exist before decl has marked it (the mark is written
+    # after the object, e.g. a venv's decl.json after `python -m venv`). Only then does an
+    # unmarked object that the journal says decl was making count as decl's.
+    half_made: bool = False
 
     def policy(self, path: str) -> Policy:
         """Policy of a dotted field path: the longest declared prefix wins."""

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from decl.connections.reaper import REAPER
 from decl.core.plan import Plan
 from decl.core.planner import PlanOptions
 from decl.engine.executor import Executor, Reporter, Summary
+from decl.engine.recovery import kill_leftover_tools, leftovers, read_journal, start_token
 from decl.engine.session import Session, check_stale
-from decl.engine.statedir import Journal, ProjectLock, record_touched
+from decl.engine.statedir import Journal, ProjectLock, journal_path, record_touched
 from decl.errors import PlanError
 
 
@@ -52,8 +54,16 @@ def run_apply(
     """
     lock = ProjectLock(session.project, " ".join(["decl", *sys.argv[1:]])[:200])
     lock.acquire()
+    journal: Journal | None = None
     try:
         session.prepare_providers()
+        left = leftovers(read_journal(journal_path(session.project)))
+        killed = kill_leftover_tools(left.processes)
+        if killed:  # tools a dead apply left running (same pid and start time)
+            journal = Journal(session.project, uuid.uuid4().hex[:12], scrub=session.redactor)
+            for record in killed:
+                journal.write("process-killed", pid=record["pid"], tool=record.get("tool"),
+                              reason="left running by an apply that died")
         result = session.plan(options)
         if saved is not None:
             check_stale(saved, result)
@@ -67,13 +77,21 @@ def run_apply(
             return ApplyResult(result, None)
         if result.actionable and saved is None:
             confirm(f"\nDo you want to {verb} these changes?")
-        journal = Journal(session.project, uuid.uuid4().hex[:12], scrub=session.redactor)
+        journal = journal or Journal(session.project, uuid.uuid4().hex[:12],
+                                     scrub=session.redactor)
         journal.write("run", command=verb, manifest=os.path.abspath(session.loaded.file),
                       changes=len(result.actionable))
+        settled = _settled(left.in_flight, result, session.project)
+        if settled:
+            journal.write("settled", resources=settled)
         executor = Executor(result, session.registry, session.pool, session.desired.traits,
                             parallelism=parallelism, journal=journal, reporter=reporter,
                             scrub=session.redactor, destroy=options.destroy)
-        summary = executor.run()
+        REAPER.enable(_tool_listener(journal))
+        try:
+            summary = executor.run()
+        finally:
+            REAPER.disable()
         record_touched(session.project, {(o.change.provider, o.change.host)
                                          for o in summary.outcomes if o.status == "done"
                                          and o.change.provider})
@@ -84,3 +102,31 @@ def run_apply(
     finally:
         lock.release()
         session.close()
+
+
+def _settled(in_flight: dict[tuple[str, str], str], result: Plan,
+             project: str) -> list[list[str]]:
+    """In-flight entries this plan found absent or marked: no longer in doubt."""
+    settled = []
+    for address, host in sorted(in_flight):
+        change = next((c for c in result.changes if c.address == address and c.host == host),
+                      None)
+        if address not in result.desired or (change is not None and change.in_flight):
+            continue  # not planned this time (--target), or still half-made: this run finishes it
+        observed = result.observed.get(address)
+        if observed is None or observed.host != host or observed.owned_by(project):
+            settled.append([address, host])
+    return settled
+
+
+def _tool_listener(journal: Journal) -> Callable[[str, int, list[str]], None]:
+    """Journal each tool decl starts (pid, start time) and its end, for the next run."""
+
+    def listen(event: str, pid: int, argv: list[str]) -> None:
+        if event == "started":
+            journal.write("process", pid=pid, token=start_token(pid),
+                          tool=os.path.basename(argv[0]) if argv else "")
+        else:
+            journal.write("process-end", pid=pid)
+
+    return listen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ from decl.connections.pool import ConnectionPool
 from decl.core.plan import FORMAT_VERSION, Plan
 from decl.core.planner import PlanOptions, plan
 from decl.engine.desired import DesiredSet, build_desired
+from decl.engine.recovery import leftovers, read_journal
 from decl.engine.snapshot import take_snapshot
-from decl.engine.statedir import read_touched
+from decl.engine.statedir import journal_path, read_touched
 from decl.errors import DeclError, PlanError
 from decl.files import write_atomic
 from decl.manifest.load import LoadedManifest, load
@@ -68,6 +70,9 @@ class Session:
             self.project, self.desired.items, self.registry, self.pool,
             extra_groups=extra, unavailable=self.desired.unavailable,
         )
+        # What an apply that died was making (read only: plan never writes).
+        in_flight = leftovers(read_journal(journal_path(self.project))).in_flight
+        snapshot = dataclasses.replace(snapshot, in_flight=frozenset(in_flight))
         return plan(self.project, self.desired.items, snapshot, traits, options)
 
     def prepare_providers(self) -> None:

@@ -83,11 +83,16 @@ class ProjectLock:
         self.release()
 
 
+def journal_path(project: str) -> str:
+    """The project's journal (JSON lines)."""
+    return os.path.join(state_dir(), "journal", f"{project}.jsonl")
+
+
 class Journal:
     """JSON lines of every intent and outcome; secrets scrubbed before writing."""
 
     def __init__(self, project: str, run_id: str, scrub: Any = None) -> None:
-        self.path = os.path.join(state_dir(), "journal", f"{project}.jsonl")
+        self.path = journal_path(project)
         self.run_id = run_id
         self.scrub = scrub or (lambda text: text)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)

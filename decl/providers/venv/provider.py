@@ -35,6 +35,9 @@ VENV_TRAITS = KindTraits(
     default_policy=Policy.REPLACE,
     destroys_data="deletes the venv directory and everything in it",
     has_run_state=False,
+    # decl.json is written right after `python -m venv` / `uv venv`: a venv killed while it
+    # was being made has no mark yet, and the journal says it is decl's.
+    half_made=True,
 )
 
 
@@ -190,7 +193,8 @@ class VenvProvider(Provider):
         marks = None
         if isinstance(marks_data, dict) and marks_data.get("project"):
             marks = Marks(str(marks_data["project"]), str(marks_data.get("address", "")),
-                          str(marks_data.get("spec_hash", "")))
+                          str(marks_data.get("spec_hash", "")),
+                          complete=marks_data.get("state", "complete") == "complete")
         observed_spec = {
             "path": (spec or {}).get("path", info["path"]),
             "python": python,
@@ -228,6 +232,8 @@ class VenvProvider(Provider):
                                   "adopted")
                 self._index(conn, desired.address, desired.spec["path"], add=True,
                             project=change.project)
+            self._write_marks(change.project, desired, observed.handle["expanded"], conn,
+                              "updating", complete=False)
             self._sync_packages(desired, observed, conn, progress)
             self._write_marks(change.project, desired, observed.handle["expanded"], conn,
                               "updated")
@@ -267,7 +273,9 @@ class VenvProvider(Provider):
             argv.append(path)
         conn.run(argv, env=TOOL_ENV, timeout=600).check(
             f"{desired.address}: creating {path} with {backend}")
-        self._write_marks(project, desired, path, conn, "created")
+        # Marked at once, as incomplete: a venv whose packages never arrived (a failure, a
+        # kill) is recognised as decl's unfinished work, not as drift or someone else's.
+        self._write_marks(project, desired, path, conn, "created", complete=False)
         self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         packages = list(desired.spec["packages"].values())
         if packages:
@@ -275,6 +283,7 @@ class VenvProvider(Provider):
             self._install(desired, path, conn, packages, has_pip=bool(with_pip),
                           made_by_uv=backend == "uv")
             progress("packages installed", 1.0)
+        self._write_marks(project, desired, path, conn, "created")
 
     def _interpreter(self, desired: Desired, conn: Connection, backend: str) -> str:
         wanted = desired.spec.get("python")
@@ -347,10 +356,10 @@ class VenvProvider(Provider):
                 f"{desired.address}: removing {', '.join(remove)}")
 
     def _write_marks(self, project: str, desired: Desired, path: str, conn: Connection,
-                     event: str) -> None:
+                     event: str, *, complete: bool = True) -> None:
         marks = {"project": project, "address": desired.address,
                  "spec_hash": desired.spec_hash, "managed_by": f"decl {__version__}",
-                 "event": event}
+                 "event": event, "state": "complete" if complete else "incomplete"}
         conn.write_file(f"{path}/{MARK_FILE}", (json.dumps(marks, indent=1) + "\n").encode())
 
     def _delete(self, change: Change, observed: Observed | None, conn: Connection,
@@ -365,7 +374,12 @@ class VenvProvider(Provider):
             marks = {}
         except ValueError:
             marks = {}
-        if not project or marks.get("project") != project:
+        if change.in_flight and not marks:
+            # Unmarked, but the journal says decl was making it when an apply died.
+            if not conn.exists(path):
+                return
+            project = change.project
+        elif not project or marks.get("project") != project:
             raise ProviderError(f"{change.address}: {path} no longer carries this project's "
                                 "marks; decl will not delete it")
         progress(f"deleting {path}", None)
