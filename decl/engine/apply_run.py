@@ -7,20 +7,29 @@ output and never prints.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from decl.connections.hostlock import HostLock
 from decl.connections.reaper import REAPER
 from decl.core.plan import Plan
 from decl.core.planner import PlanOptions
 from decl.engine.executor import Executor, Reporter, Summary
 from decl.engine.recovery import kill_leftover_tools, leftovers, read_journal, start_token
 from decl.engine.session import Session, check_stale
-from decl.engine.statedir import Journal, ProjectLock, journal_path, record_touched
-from decl.errors import PlanError
+from decl.engine.statedir import (
+    Journal,
+    ProjectLock,
+    journal_path,
+    now,
+    read_touched,
+    record_touched,
+)
+from decl.errors import ConnectionFailed, PlanError
 
 
 @dataclass(frozen=True)
@@ -52,10 +61,13 @@ def run_apply(
     `confirm(question)` raises to refuse. A saved plan (`decl apply FILE`) must still match
     what discovery sees now, and is not confirmed again.
     """
-    lock = ProjectLock(session.project, " ".join(["decl", *sys.argv[1:]])[:200])
+    command = " ".join(["decl", *sys.argv[1:]])[:200]
+    lock = ProjectLock(session.project, command)
     lock.acquire()
     journal: Journal | None = None
+    host_locks: list[HostLock] = []
     try:
+        host_locks = lock_remote_hosts(session, command)
         session.prepare_providers()
         left = leftovers(read_journal(journal_path(session.project)))
         killed = kill_leftover_tools(left.processes)
@@ -100,6 +112,8 @@ def run_apply(
                       skipped=len(summary.by_status("skipped")), interrupted=summary.interrupted)
         return ApplyResult(result, summary)
     finally:
+        for host_lock in host_locks:
+            host_lock.release()
         lock.release()
         session.close()
 
@@ -130,3 +144,32 @@ def _tool_listener(journal: Journal) -> Callable[[str, int, list[str]], None]:
             journal.write("process-end", pid=pid)
 
     return listen
+
+
+def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
+    """The project's lock on every remote host this apply may touch, holder named.
+
+    A host that cannot be reached is not locked: discovery reports it unreachable and
+    nothing is done there. On any other failure the locks taken so far are released.
+    """
+    hosts = {item.host for item in session.desired.items}
+    hosts |= {host for _, host in read_touched(session.project)}
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
+              "command": command}
+    taken: list[HostLock] = []
+    try:
+        for host in sorted(hosts):
+            try:
+                conn = session.pool.get(host)
+            except ConnectionFailed:
+                continue
+            if conn.is_local or not hasattr(conn, "exec_stream"):
+                continue  # this machine: the project lock covers it
+            host_lock = HostLock(conn, session.project, holder)
+            host_lock.acquire()
+            taken.append(host_lock)
+    except BaseException:
+        for host_lock in taken:
+            host_lock.release()
+        raise
+    return taken
