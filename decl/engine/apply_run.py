@@ -96,7 +96,7 @@ def run_apply(
         settled = _settled(left.in_flight, result, session.project)
         if settled:
             journal.write("settled", resources=settled)
-        executor = Executor(result, session.registry, session.pool, session.desired.traits,
+        executor = Executor(result, session.registry, session.pool, session.traits(),
                             parallelism=parallelism, journal=journal, reporter=reporter,
                             scrub=session.redactor, destroy=options.destroy)
         REAPER.enable(_tool_listener(journal))
