@@ -222,7 +222,7 @@ def plan_resource(
     fields = diff_specs(item.spec, observed.spec, traits, item.ignore_changes, item.sensitive)
     unchanged_manifest = observed.marks is not None and observed.marks.spec_hash == item.spec_hash
     origin = "drift" if unchanged_manifest else "manifest"
-    if observed.marks is not None and not observed.marks.complete:
+    if observed.marks is not None and not observed.marks.finished:
         origin = "interrupted"  # decl's own work did not finish: neither drift nor a new wish
     if traits.check is not None:
         for fc in fields:

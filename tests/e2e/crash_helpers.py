@@ -82,3 +82,24 @@ def plan_actions(done: subprocess.CompletedProcess[str]) -> list[dict[str, objec
     document = json.loads(done.stdout)
     return [{"address": c["address"], "action": c["action"], "in_flight": c.get("in_flight"),
              "origin": c.get("origin")} for c in document["plan"]["changes"]]
+
+
+def processes_with_env(name: str, value: str) -> list[str]:
+    """Command lines of live processes whose environment has NAME=VALUE (fake CLIs)."""
+    found = []
+    wanted = f"{name}={value}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environ = handle.read().split(b"\0")
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+            with open(f"/proc/{entry}/stat") as handle:
+                state = handle.read().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if wanted in environ and state != "Z" and b"pytest" not in cmdline:
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, field_validator
 
 from decl.connections.base import CommandTimeout, Connection
-from decl.core.resource import Desired, Marks, Observed
+from decl.core.resource import PENDING_SPEC_HASH, Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
 from decl.errors import ProviderError
@@ -30,7 +30,7 @@ from decl.providers.hyperv import notes as vm_notes
 from decl.providers.hyperv import powershell as ps
 from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
 
-PENDING_HASH = "pending"
+PENDING_HASH = PENDING_SPEC_HASH
 DEFAULT_SWITCH = "Default Switch"
 MIB2 = 2 * 1024 * 1024
 # Hyper-V's VMState enum (ConvertTo-Json writes it as an integer).
