@@ -8,6 +8,10 @@ session, the process sees end of input and exits, and the kernel drops the lock:
 lock to clean up. The lock file holds the holder's description (pid, machine, start time,
 command), printed to whoever finds the lock taken.
 
+While it holds the lock, the holder also reaps: decl sends it the process group of each
+command it runs on the host ("+ID" when it starts, "-ID" when it ends); at end of input it
+kills the groups still running, so no tool decl started on the host outlives a decl that died.
+
 The file is the host user's project lock (decl.engine.statedir.ProjectLock uses the same path
 and the same kind of lock), so a decl running on the host itself and one reaching it over
 SSH exclude each other too.
@@ -21,6 +25,7 @@ SSH exclude each other too.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -38,6 +43,18 @@ elif [ -n "${XDG_STATE_HOME:-}" ]; then state=$XDG_STATE_HOME/decl
 elif [ "$(uname -s)" = Darwin ]; then state="$HOME/Library/Application Support/decl"
 else state=$HOME/.local/state/decl
 fi
+reap() {
+  # "+ID" / "-ID" lines: process groups of decl's commands on this host. At end of input
+  # (decl finished, died, or the connection dropped) the groups still running are killed.
+  groups=" "
+  while IFS= read -r line; do
+    case $line in
+      +[0-9]*) groups="$groups${line#+} " ;;
+      -[0-9]*) groups=$(printf '%s' "$groups" | sed "s/ ${line#-} / /") ;;
+    esac
+  done
+  for group in $groups; do kill -9 "-$group" 2>/dev/null; done
+}
 mkdir -p "$state/locks" || exit 3
 lock="$state/locks/$project.lock"
 if [ "$method" != perl ] && command -v flock >/dev/null 2>&1; then
@@ -45,7 +62,7 @@ if [ "$method" != perl ] && command -v flock >/dev/null 2>&1; then
   if ! flock -n 9; then echo DECL-LOCK-HELD; cat "$lock"; exit 4; fi
   printf '%s' "$holder" > "$lock"
   echo DECL-LOCK-TAKEN
-  cat >/dev/null
+  reap
   : > "$lock"
   exit 0
 fi
@@ -61,7 +78,12 @@ if (!flock($fh, LOCK_EX | LOCK_NB)) {
 if (open(my $out, ">", $lock)) { print $out $holder; close $out; }
 $| = 1;
 print "DECL-LOCK-TAKEN\n";
-1 while <STDIN>;
+my %groups;
+while (my $line = <STDIN>) {
+  if ($line =~ /^\+(\d+)$/) { $groups{$1} = 1; }
+  elsif ($line =~ /^-(\d+)$/) { delete $groups{$1}; }
+}
+kill("KILL", -$_) for keys %groups;
 if (open(my $out, ">", $lock)) { close $out; }
 exit 0;
 ' "$lock" "$holder"
@@ -120,6 +142,7 @@ class HostLock:
         self.holder = json.dumps(holder, sort_keys=True)
         self.method = method
         self._channel: Any = None
+        self._send_lock = threading.Lock()
 
     def acquire(self, timeout: float = ANSWER_TIMEOUT) -> None:
         """Take the lock or raise LockHeldError naming the holder."""
@@ -128,6 +151,8 @@ class HostLock:
         answer, rest = _first_line(channel, timeout)
         if answer == TAKEN:
             self._channel = channel
+            if self.conn.shell == "posix":
+                self.conn.remote_tools = self._tell
             return
         try:
             if answer == HELD:
@@ -143,8 +168,21 @@ class HostLock:
         finally:
             channel.close()
 
+    def _tell(self, event: str, group: int) -> None:
+        """Pass a command's process group to the holder, which kills it if decl dies."""
+        channel = self._channel
+        if channel is None:
+            return
+        with self._send_lock:
+            try:
+                channel.sendall(f"{'+' if event == 'started' else '-'}{group}\n".encode())
+            except (OSError, EOFError):
+                pass
+
     def release(self) -> None:
         """Close the lock holder's input: it clears the holder and exits, the lock drops."""
+        if getattr(self.conn, "remote_tools", None) == self._tell:
+            self.conn.remote_tools = None
         channel, self._channel = self._channel, None
         if channel is None:
             return

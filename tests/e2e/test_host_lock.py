@@ -19,6 +19,7 @@ from decl.connections.hostlock import HostLock
 from decl.connections.ssh import SshConnection
 from decl.errors import LockHeldError
 from decl.manifest.model import Host
+from tests.e2e.crash_helpers import processes_mentioning, wait_for_no_tools
 from tests.e2e.venv_helpers import CLEAN_PIP_ENV
 from tests.sshd import sshd_factory  # noqa: F401 - a fixture
 
@@ -99,8 +100,17 @@ def test_the_lock_drops_when_the_holder_is_killed(tmp_path, box):
     manifest = _manifest(tmp_path, server)
     first = _decl(["apply", "-y", "-f", manifest], tmp_path / "machine-a")
     _wait_for_holder(remote_state / "locks" / "hostlock.lock")
+    # The remote `python -m venv` has started (it sleeps first): it must not outlive decl.
+    deadline = time.monotonic() + 30
+    while not processes_mentioning(f"{tmp_path}/slowpython") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_mentioning(f"{tmp_path}/slowpython")
     first.send_signal(signal.SIGKILL)
     first.communicate()
+    assert wait_for_no_tools(f"{tmp_path}/slowpython") == []
+    assert not (tmp_path / "venv").exists()
+    time.sleep(7)  # the remote command slept 6 s before making the venv: it never does
+    assert not (tmp_path / "venv").exists()
     # The connection closed with decl: sshd ends the session, the lock holder exits.
     deadline = time.monotonic() + 20
     while True:
@@ -136,3 +146,34 @@ def test_flock_and_perl_holders_exclude_each_other(box, first, second):
     finally:
         one.close()
         two.close()
+
+
+@pytest.mark.parametrize("method", ["auto", "perl"])
+def test_the_holder_kills_remote_commands_when_the_connection_drops(box, tmp_path, method):
+    server, _ = box
+    conn = SshConnection.open("box", Host(**server.manifest_host()))
+    marker = str(tmp_path / "still-running")
+    held = HostLock(conn, "p", {"pid": 1, "host": "a", "started": "t", "command": "c"},
+                    method=method)
+    held.acquire()
+    import threading
+
+    worker = threading.Thread(target=lambda: _quietly(conn.run, [
+        "sh", "-c", f"sleep 5; touch {marker}"]), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not processes_mentioning(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_mentioning(marker)
+    conn._transport.sock.close()  # the connection drops, as when decl is killed
+    assert wait_for_no_tools(marker) == []
+    time.sleep(6)
+    assert not os.path.exists(marker)
+    conn.close()
+
+
+def _quietly(function, *args):
+    try:
+        function(*args)
+    except Exception:  # noqa: BLE001 - the connection is dropped on purpose
+        pass
