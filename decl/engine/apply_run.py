@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from decl.connections.hostlock import HostLock
+from decl.connections.hostlock import supported as host_lock_supported
 from decl.connections.reaper import REAPER
 from decl.core.plan import Plan
 from decl.core.planner import PlanOptions
@@ -165,6 +166,8 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
                 continue
             if conn.is_local or not hasattr(conn, "exec_stream"):
                 continue  # this machine: the project lock covers it
+            if not host_lock_supported(conn.shell):
+                continue  # PowerShell hosts: not yet (decl.connections.hostlock)
             host_lock = HostLock(conn, session.project, holder)
             host_lock.acquire()
             taken.append(host_lock)
