@@ -257,3 +257,10 @@ def start_token_from(system: str, output: str) -> str | None:
         return parse_proc_stat_start(output)
     text = " ".join(output.split())
     return text or None
+
+
+def venv_python(venv_dir: str, system: str) -> str:
+    """A venv's interpreter: Scripts\\python.exe on Windows, bin/python elsewhere."""
+    if system == WINDOWS:
+        return ntpath.join(venv_dir, "Scripts", "python.exe")
+    return posixpath.join(venv_dir, "bin", "python")

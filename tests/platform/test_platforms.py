@@ -130,3 +130,10 @@ def test_spawn_options_keep_ctrl_c_away_per_system():
 def test_kill_command():
     assert platforms.kill_command(WINDOWS, 42) == ["taskkill", "/F", "/T", "/PID", "42"]
     assert platforms.kill_command(LINUX, 42) is None
+
+
+def test_venv_python_per_system():
+    assert platforms.venv_python("C:\\venvs\\tools", WINDOWS) == \
+        "C:\\venvs\\tools\\Scripts\\python.exe"
+    assert platforms.venv_python("/srv/tools", LINUX) == "/srv/tools/bin/python"
+    assert platforms.venv_python("/Users/u/tools", MACOS) == "/Users/u/tools/bin/python"

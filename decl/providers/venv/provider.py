@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import threading
 from typing import Any
@@ -13,6 +14,7 @@ from decl.connections.base import Connection
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.errors import ProviderError
+from decl.platforms import LINUX, current_system, venv_python
 from decl.manifest.model import Venv
 from decl.providers.base import (
     Availability,
@@ -260,7 +262,14 @@ class VenvProvider(Provider):
         if found is None and not conn.exists(path):
             return
         op.progress(f"deleting {path}", None)
-        conn.run(["rm", "-rf", "--", path], timeout=600).check(f"{op.address}: deleting {path}")
+        if conn.is_local:  # no `rm` on Windows
+            try:
+                shutil.rmtree(path)
+            except OSError as exc:
+                raise ProviderError(f"{op.address}: deleting {path}: {exc}") from None
+        else:
+            conn.run(["rm", "-rf", "--", path], timeout=600).check(
+                f"{op.address}: deleting {path}")
         self._index(conn, op.address, observed.spec.get("path", path), add=False,
                     project=op.project)
 
@@ -339,7 +348,9 @@ class VenvProvider(Provider):
     def _installer(self, venv_path: str, conn: Connection, has_pip: bool,
                    made_by_uv: bool) -> tuple[list[str], bool]:
         """argv prefix of `X install` / `X uninstall`, and whether it is uv."""
-        python = f"{venv_path}/bin/python"
+        # A remote host is POSIX (the provider refuses others); this machine may be Windows.
+        system = current_system() if conn.is_local else LINUX
+        python = venv_python(venv_path, system)
         uv = self._uv(conn)
         if uv and (made_by_uv or not has_pip):
             return [uv, "pip", "{verb}", "--python", python, "--no-config"], True
