@@ -193,7 +193,9 @@ def plan_resource(
                       destroys_data=traits.destroys_data, target_state="absent"), None
 
     if observed is None:
-        return change(Action.CREATE, f"not found on host {item.host}",
+        # in_flight: an apply that died was making it; what it left (files named for this
+        # object) is the provider's to overwrite.
+        return change(Action.CREATE, f"not found on host {item.host}", in_flight=in_flight,
                       target_state=wanted_state,
                       fields=tuple(
                           FieldChange(k, None, v, "create", _sensitive(k, item.sensitive))

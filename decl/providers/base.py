@@ -16,6 +16,7 @@ See docs/providers.md for how to write one.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -369,7 +370,8 @@ class Provider(abc.ABC):
         """Delete, then create (override to keep downtime short, e.g. pull first)."""
         if op.observed is not None:
             self.delete(op)
-        self.create(op)
+        # The deleted object is gone: create() must not act on its id (e.g. start it).
+        self.create(dataclasses.replace(op, observed=None))
 
     def start(self, op: Operation) -> None:
         """Start a stopped object."""

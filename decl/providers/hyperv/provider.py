@@ -55,6 +55,8 @@ TRAITS = KindTraits(
     destroys_data="its disks",
     has_run_state=True,
     size_fields=frozenset({"memory"}),
+    # New-VM and the Notes with the marks are two calls: a VM can exist unmarked.
+    half_made=True,
 )
 
 
@@ -395,6 +397,9 @@ class HypervProvider(VmProvider[HypervOptions]):
             for index in range(len(spec["disks"])):
                 suffix = "" if index == 0 else f"-disk{index}"
                 paths.append(windows_join(directory, f"{desired.name}{suffix}.vhdx"))
+            if op.change.in_flight:
+                # An apply that died while making this VM may have left its disk files.
+                self._remove_files(conn, exe, paths)
             try:
                 self._make_disks(conn, exe, what, directory, spec, paths, made, op.progress)
             except ProviderError:
@@ -467,6 +472,9 @@ class HypervProvider(VmProvider[HypervOptions]):
         vm_id = self._id(op)
         name = observed.handle.get("name")
         made = list((observed.handle.get("created") or {}).get("made") or [])
+        if op.change.in_flight and observed.marks is None:
+            # Half-made by an apply that died: the disks attached are the ones decl made.
+            made = list(observed.handle.get("attached") or [])
         op.progress(f"Remove-VM {name}" + (f" and {len(made)} disk(s)" if made else ""), None)
         ps.checked(conn, exe, ps.script(f"{self._vm(vm_id)} | Remove-VM -Force"),
                    f"{op.address}: removing VM {name!r}")
