@@ -17,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.mark.parametrize(("platform", "system"), [("win32", "windows"), ("darwin", "darwin")])
 def test_decl_imports_without_posix_only_modules(platform, system, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DECL_STATE_DIR"}
-    env.update({"PYTHONPATH": ROOT, "HOME": str(tmp_path), "LOCALAPPDATA": str(tmp_path / "L"),
+    env.update({"PYTHONPATH": ROOT, "HOME": str(tmp_path), "USERPROFILE": str(tmp_path),
+                "LOCALAPPDATA": str(tmp_path / "L"),
                 "NO_COLOR": "1"})
     env.pop("XDG_STATE_HOME", None)
     done = subprocess.run(
