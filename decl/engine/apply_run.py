@@ -157,11 +157,17 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
     hosts |= {host for _, host in read_touched(session.project)}
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
               "command": command}
+    remote = sorted(h for h in hosts if h != "local")
+    if remote:  # connect in parallel (discovery reuses these connections)
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(remote))) as pool:
+            list(pool.map(lambda host: _connect(session, host), remote))
     taken: list[HostLock] = []
     try:
-        for host in sorted(hosts):
+        for host in remote:  # always in the same order: two decls cannot lock crosswise
             try:
-                conn = session.pool.get(host)
+                conn = session.pool.get(host)  # opened above, or failed (and remembered)
             except ConnectionFailed:
                 continue
             if conn.is_local or not hasattr(conn, "exec_stream"):
@@ -176,3 +182,10 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
             host_lock.release()
         raise
     return taken
+
+
+def _connect(session: Session, host: str) -> None:
+    try:
+        session.pool.get(host)
+    except ConnectionFailed:
+        pass  # remembered by the pool; discovery reports the host unreachable
