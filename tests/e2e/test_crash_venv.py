@@ -82,3 +82,38 @@ def test_kill_during_venv_apply_then_converge(delay):
             assert marks["state"] == "complete" and marks["project"] == "crash"
         STATS.converged += 1
     print(STATS.line("venv"))
+
+
+def test_ctrl_c_on_the_terminal_reaches_decl_only(tmp_path):
+    """The terminal sends SIGINT to its whole foreground process group: decl's tools (and its
+    watchdog) are in sessions of their own, so the running change still finishes whole."""
+    import signal
+    import subprocess
+    import time
+
+    wheels = standard_wheelhouse(tmp_path / "wheels")
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text(json.dumps({"version": 1, "project": "ctrlc", "venvs": {
+        f"v{i}": {"path": str(tmp_path / f"v{i}"), "backend": "venv", "pip": True,
+                  "packages": ["alpha==1.0"], "find_links": [str(wheels)], "no_index": True}
+        for i in range(3)}}))
+    env = _env(tmp_path / "state")
+    proc = subprocess.Popen(decl_argv("apply", "-y", "--parallelism", "1", "-f", str(manifest)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)  # a stand-in for the terminal's group
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("venv.v0: create..."):
+            break
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+    rest, err = proc.communicate(timeout=180)
+    output = "".join(lines) + rest
+    assert "stopping: letting running changes finish" in output, output + err
+    assert "Apply: 1 done, 0 failed, 2 skipped." in output, output + err
+    marks = json.loads((tmp_path / "v0" / "decl.json").read_text())
+    assert marks["state"] == "complete"
+    assert installed(str(tmp_path / "v0"))["alpha"] == "1.0"
+    assert wait_for_no_tools(str(tmp_path)) == []
