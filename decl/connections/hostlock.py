@@ -54,7 +54,11 @@ reap() {
   done
   for group in $groups; do kill -9 "-$group" 2>/dev/null; done
 }
-mkdir -p "$state/locks" || exit 3
+if ! mkdir -p "$state/locks" 2>/dev/null; then
+  # A read-only home: a private directory of this user's in the temporary directory.
+  state="${TMPDIR:-/tmp}/decl-$(id -u)"
+  (umask 077 && mkdir -p "$state/locks") || exit 3
+fi
 lock="$state/locks/$project.lock"
 if [ "$method" != perl ] && command -v flock >/dev/null 2>&1; then
   exec 9>>"$lock" || exit 3

@@ -177,3 +177,25 @@ def _quietly(function, *args):
         function(*args)
     except Exception:  # noqa: BLE001 - the connection is dropped on purpose
         pass
+
+
+def test_a_host_whose_state_dir_cannot_be_made_locks_in_its_temporary_dir(
+        tmp_path, sshd_factory):  # noqa: F811
+    temp = tmp_path / "remote-tmp"
+    temp.mkdir()
+    server = sshd_factory(env={"DECL_STATE_DIR": "/proc/decl-cannot-be-here",
+                               "TMPDIR": str(temp)})
+    one = SshConnection.open("box", Host(**server.manifest_host()))
+    two = SshConnection.open("box", Host(**server.manifest_host()))
+    try:
+        held = HostLock(one, "p", {"pid": 1, "host": "a", "started": "t", "command": "c"})
+        held.acquire()
+        lock_dir = temp / f"decl-{os.getuid()}" / "locks"
+        assert (lock_dir / "p.lock").exists()
+        assert oct(os.stat(lock_dir.parent).st_mode & 0o777) == "0o700"
+        with pytest.raises(LockHeldError, match="by pid 1 on a since t"):
+            HostLock(two, "p", {"pid": 2}).acquire()
+        held.release()
+    finally:
+        one.close()
+        two.close()
