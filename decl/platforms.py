@@ -199,11 +199,16 @@ def find_tool(tool: str, system: str, which: Callable[[str], str | None],
 
 
 def find_local_tool(tool: str) -> str | None:
-    """find_tool on this machine."""
+    """find_tool on this machine (PATH searched by search_path, PATHEXT on Windows)."""
     import os
-    import shutil
 
-    return find_tool(tool, current_system(), shutil.which, os.path.exists, os.environ)
+    system = current_system()
+
+    def runnable(path: str) -> bool:
+        return os.path.isfile(path) and (system == WINDOWS or os.access(path, os.X_OK))
+
+    return find_tool(tool, system, lambda name: search_path(name, system, os.environ, runnable),
+                     os.path.exists, os.environ)
 
 
 def spawn_options(system: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from decl import platforms
@@ -137,3 +139,16 @@ def test_venv_python_per_system():
         "C:\\venvs\\tools\\Scripts\\python.exe"
     assert platforms.venv_python("/srv/tools", LINUX) == "/srv/tools/bin/python"
     assert platforms.venv_python("/Users/u/tools", MACOS) == "/Users/u/tools/bin/python"
+
+
+@pytest.mark.posix  # the execute bit means nothing on Windows
+def test_find_local_tool_searches_this_path(tmp_path, monkeypatch):
+    tool = tmp_path / "VBoxManage"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'nothing'}{os.pathsep}{tmp_path}")
+    monkeypatch.setattr(platforms, "current_system", lambda: LINUX)
+    assert platforms.find_local_tool("VBoxManage") == str(tool)
+    tool.chmod(0o644)  # not runnable: not found on PATH
+    found = platforms.find_local_tool("VBoxManage")
+    assert found != str(tool)
