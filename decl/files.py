@@ -28,11 +28,9 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
 
 
 def state_dir() -> str:
-    """Where decl keeps its own files: $DECL_STATE_DIR, else $XDG_STATE_HOME/decl, else
-    ~/.local/state/decl (HOME unset: the user's home from the password database)."""
-    explicit = os.environ.get("DECL_STATE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                            "state")
-    return os.path.join(base, "decl")
+    """Where decl keeps its own files: $DECL_STATE_DIR, else the platform\'s place
+    (decl.platforms.state_dir; HOME unset: the home from the password database)."""
+    from decl.platforms import current_system
+    from decl.platforms import state_dir as state_dir_of
+
+    return state_dir_of(current_system(), os.environ, os.path.expanduser("~"))

@@ -24,3 +24,28 @@ def isolated_state(tmp_path_factory, monkeypatch):
 def decl_cmd():
     """argv prefix that runs this checkout's decl with the current interpreter."""
     return [sys.executable, "-m", "decl"]
+
+
+# Tests that cannot run on a Windows runner: the fake CLIs are Python scripts with a shebang
+# (Windows cannot exec them), and the venv tests read the POSIX venv layout (bin/python).
+POSIX_ONLY_PATHS = ("tests/e2e/", "tests/bench/", "tests/providers/wsl/test_provider.py",
+                    "tests/unit/test_venv_survey.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark POSIX-only tests `posix` so the Windows runner can deselect them."""
+    for item in items:
+        relative = os.path.relpath(str(item.fspath), ROOT).replace(os.sep, "/")
+        if relative.startswith(POSIX_ONLY_PATHS):
+            item.add_marker(pytest.mark.posix)
+
+
+def pytest_runtest_setup(item):
+    """A test that needs a real backend daemon runs on Linux only (the daemons are Linux's)."""
+    from decl.platforms import LINUX, current_system
+    from tests.backends import missing_backend
+
+    marker = item.get_closest_marker("backend")
+    if marker is not None and current_system() != LINUX:
+        name = marker.args[0] if marker.args else "daemon"
+        missing_backend(name, f"its daemon runs on Linux only (this is {sys.platform})")

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from decl.connections.base import CommandResult, CommandTimeout, Connection, LineSplitter
+from decl.connections.reaper import run_watched
 from decl.files import write_atomic
 
 
@@ -33,12 +34,10 @@ class LocalConnection(Connection):
         """Run argv directly (no shell) with LANG=C unless the caller overrides it."""
         full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
         try:
-            # A session of its own: Ctrl-C on the terminal reaches decl, which lets running
-            # changes finish, instead of killing the tools half-way.
-            done = subprocess.run(
-                list(argv), input=input, capture_output=True, timeout=timeout, env=full_env,
-                cwd=cwd, check=False, start_new_session=True,
-            )
+            # A session (process group on Windows) of its own: Ctrl-C on the terminal reaches
+            # decl, which lets running changes finish, instead of killing the tools half-way.
+            # The reaper kills the tool if decl dies first.
+            done = run_watched(list(argv), input=input, timeout=timeout, env=full_env, cwd=cwd)
         except subprocess.TimeoutExpired:
             raise CommandTimeout(f"{argv[0]} did not finish within {timeout} s and was killed") \
                 from None
@@ -57,12 +56,18 @@ class LocalConnection(Connection):
     ) -> CommandResult:
         """Run argv, calling on_line with each output line as the tool writes it."""
         full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
+        from decl.connections.reaper import REAPER, kill_group
+        from decl.platforms import current_system, spawn_options
+
+        system = current_system()
         try:
+            # Its own session or group, as run() does; listed with the reaper while it runs.
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=full_env, cwd=cwd,
-                                    start_new_session=True)
+                                    **spawn_options(system))
         except FileNotFoundError:
             return CommandResult(tuple(argv), 127, b"", f"{argv[0]}: command not found".encode())
+        REAPER.started(proc.pid, list(argv))
         guard = threading.Lock()
 
         def said(line: str) -> None:
@@ -85,11 +90,18 @@ class LocalConnection(Connection):
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            kill_group(proc.pid, system)
             proc.kill()
             proc.wait()
             raise CommandTimeout(f"{argv[0]} did not finish within {timeout} s and was killed") \
                 from None
+        except BaseException:
+            kill_group(proc.pid, system)
+            proc.kill()
+            proc.wait()
+            raise
         finally:
+            REAPER.ended(proc.pid)
             for reader in readers:
                 reader.join(timeout=5)
         return CommandResult(tuple(argv), proc.returncode, b"".join(chunks["out"]),
@@ -124,5 +136,10 @@ class LocalConnection(Connection):
         return os.path.expanduser(path)
 
     def which(self, program: str) -> str | None:
-        """shutil.which."""
-        return shutil.which(program)
+        """shutil.which (PATHEXT on Windows), else the tool's install location on this OS."""
+        found = shutil.which(program)
+        if found:
+            return found
+        from decl.platforms import TOOL_LOCATIONS, find_local_tool
+
+        return find_local_tool(program) if program in TOOL_LOCATIONS else None

@@ -338,6 +338,9 @@ class SshConnection(Connection):
         self._sftp: paramiko.SFTPClient | None = None
         self._home: str | None = None
         self._closed = False
+        # Told ("started"/"ended", remote process group) of every command on a POSIX host,
+        # while an apply holds this host's lock (decl.connections.hostlock reaps them).
+        self.remote_tools: Callable[[str, int], None] | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -497,8 +500,23 @@ class SshConnection(Connection):
             channel.shutdown_write()
         out: list[bytes] = []
         err: list[bytes] = []
-        pid: int | None = None
         marked = self.shell == "posix"
+        reported: list[int] = []
+        try:
+            return self._wait(channel, argv, timeout, writer, out, err, marked, reported,
+                              on_line)
+        finally:
+            hook = self.remote_tools
+            for pid in reported:
+                if hook is not None:
+                    hook("ended", pid)
+
+    def _wait(self, channel: paramiko.Channel, argv: tuple[str, ...], timeout: float | None,
+              writer: threading.Thread | None, out: list[bytes], err: list[bytes],
+              marked: bool, reported: list[int],
+              on_line: Callable[[str], None] | None = None) -> CommandResult:
+        """Read until the command ends; the remote pid goes to `remote_tools` (and `reported`)."""
+        pid: int | None = None
         deadline = None if timeout is None else time.monotonic() + timeout
         ready = channel.fileno()
         live = _LiveLines(on_line, marked) if on_line is not None else None
@@ -506,6 +524,10 @@ class SshConnection(Connection):
             _drain(channel, out, err)
             if marked and pid is None and out:
                 pid = _remote_pid(out)
+                hook = self.remote_tools
+                if pid is not None and hook is not None:
+                    reported.append(pid)
+                    hook("started", pid)
             if live is not None:
                 live.update(out, err)
             if channel.closed or (channel.eof_received and channel.exit_status_ready()):

@@ -93,12 +93,15 @@ class Change:
     action: Action
     cause: str
     fields: tuple[FieldChange, ...] = ()
-    origin: str | None = None  # "manifest" | "drift" | None
+    origin: str | None = None  # "manifest" | "drift" | "interrupted" | None
     target_state: str | None = None
     destroys_data: str | None = None
     depends_on: tuple[str, ...] = ()
     orphan: bool = False
     project: str = ""  # the manifest's project: what marks written by apply() must carry
+    # The object is unmarked but decl was making it when an earlier apply died: the provider
+    # may delete it although it carries no mark (it finishes or recreates it).
+    in_flight: bool = False
 
     @property
     def key(self) -> str:
@@ -112,7 +115,7 @@ class Change:
             "provider": self.provider, "host": self.host, "action": self.action.value,
             "cause": self.cause, "origin": self.origin, "target_state": self.target_state,
             "destroys_data": self.destroys_data, "depends_on": list(self.depends_on),
-            "orphan": self.orphan, "project": self.project,
+            "orphan": self.orphan, "project": self.project, "in_flight": self.in_flight,
             "fields": [f.to_json() for f in self.fields],
         }
 

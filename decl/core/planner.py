@@ -136,7 +136,8 @@ def plan(
             result.observed_fingerprints[item.address] = observed.fingerprint()
         else:
             result.observed_fingerprints[item.address] = "absent"
-        change, error = plan_resource(project, item, observed, kind_traits, options)
+        change, error = plan_resource(project, item, observed, kind_traits, options,
+                                      in_flight=(item.address, item.host) in snapshot.in_flight)
         if error:
             result.errors.append(Problem(item.address, error, item.host, item.provider))
         if change is not None:
@@ -154,8 +155,13 @@ def plan_resource(
     observed: Observed | None,
     traits: KindTraits,
     options: PlanOptions,
+    *,
+    in_flight: bool = False,
 ) -> tuple[Change | None, str | None]:
-    """The change for one resource, and a plan error if the change is forbidden."""
+    """The change for one resource, and a plan error if the change is forbidden.
+
+    `in_flight`: the journal says decl was creating this object when an earlier apply died.
+    """
 
     def change(action: Action, cause: str = "", **extra: Any) -> Change:
         return Change(address=item.address, kind=item.kind, name=item.name,
@@ -163,9 +169,14 @@ def plan_resource(
                       depends_on=tuple(sorted(item.depends_on)), project=project, **extra)
 
     wanted_state = "absent" if options.destroy else item.state
+    half_made = (in_flight and traits.half_made and observed is not None
+                 and observed.marks is None)
     if wanted_state == "absent":
         if observed is None:
             return change(Action.NOOP, "absent, as wanted"), None
+        if half_made:
+            return change(Action.DELETE, f"{_HALF_MADE}: {_delete_cause(options)}",
+                          target_state="absent", in_flight=True), None
         if not observed.owned_by(project):
             return change(Action.NOOP,
                           "exists but carries no mark of this project: left alone"), None
@@ -182,11 +193,17 @@ def plan_resource(
                       destroys_data=traits.destroys_data, target_state="absent"), None
 
     if observed is None:
-        return change(Action.CREATE, f"not found on host {item.host}",
+        # in_flight: an apply that died was making it; what it left (files named for this
+        # object) is the provider's to overwrite.
+        return change(Action.CREATE, f"not found on host {item.host}", in_flight=in_flight,
                       target_state=wanted_state,
                       fields=tuple(
                           FieldChange(k, None, v, "create", _sensitive(k, item.sensitive))
                           for k, v in item.spec.items() if v not in (None, [], {}))), None
+
+    if half_made:
+        return change(Action.REPLACE, f"{_HALF_MADE}: it is made again", target_state=wanted_state,
+                      in_flight=True, origin="interrupted"), None
 
     if not observed.owned_by(project):
         owner = observed.marks.project if observed.marks else None
@@ -210,6 +227,8 @@ def plan_resource(
     fields = diff_specs(item.spec, observed.spec, traits, item.ignore_changes, item.sensitive)
     unchanged_manifest = observed.marks is not None and observed.marks.spec_hash == item.spec_hash
     origin = "drift" if unchanged_manifest else "manifest"
+    if observed.marks is not None and not observed.marks.finished:
+        origin = "interrupted"  # decl's own work did not finish: neither drift nor a new wish
     if traits.check is not None:
         for fc in fields:
             problem = traits.check(fc.path, fc.before, fc.after)
@@ -218,7 +237,8 @@ def plan_resource(
     if fields:
         strongest = max((Policy(f.policy) for f in fields), key=lambda p: p.strength)
         why = "; ".join(_describe(f, traits) for f in fields)
-        prefix = "changed outside decl: " if origin == "drift" else ""
+        prefix = {"drift": "changed outside decl: ",
+                  "interrupted": "the last apply did not finish: "}.get(origin, "")
         if strongest is Policy.REPLACE:
             if item.prevent_destroy:
                 return None, (f"{item.address} must be replaced ({why}), but "
@@ -232,6 +252,9 @@ def plan_resource(
         return change(action, prefix + why, fields=tuple(fields), origin=origin,
                       target_state=wanted_state), None
 
+    if origin == "interrupted":
+        return change(Action.UPDATE, "the last apply did not finish (the object's marks say "
+                      "so): decl finishes it", origin=origin, target_state=wanted_state), None
     if traits.has_run_state and observed.state != wanted_state:
         if wanted_state == "running":
             return change(Action.START, origin="drift", target_state="running",
@@ -241,6 +264,10 @@ def plan_resource(
                           origin="drift" if origin == "drift" else "manifest",
                           cause=f"is {observed.state}, wanted stopped"), None
     return change(Action.NOOP, "up to date"), None
+
+
+_HALF_MADE = ("unmarked, but decl was making it when an earlier apply stopped (the journal "
+              "says so)")
 
 
 def _delete_cause(options: PlanOptions) -> str:

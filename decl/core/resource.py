@@ -10,6 +10,9 @@ from typing import Any
 MARK_PROJECT = "io.decl.project"
 MARK_ADDRESS = "io.decl.address"
 MARK_SPEC_HASH = "io.decl.spec-hash"
+# The spec hash of marks written before the object is finished (a provider that cannot mark
+# "incomplete" otherwise); Marks.finished is False for it.
+PENDING_SPEC_HASH = "pending"
 
 
 def address_of(kind: str, name: str) -> str:
@@ -30,6 +33,14 @@ class Marks:
     project: str
     address: str
     spec_hash: str
+    # False while decl is still making the object (marks written first): a half-made object
+    # is recognised as decl's, and its diff is "the last apply did not finish", not drift.
+    complete: bool = True
+
+    @property
+    def finished(self) -> bool:
+        """False while decl's own work on the object is not finished (marked first)."""
+        return self.complete and self.spec_hash != PENDING_SPEC_HASH
 
     def as_labels(self) -> dict[str, str]:
         """The marks as key/value labels (docker labels, metadata entries...)."""
@@ -140,6 +151,9 @@ class Snapshot:
     unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     failed_hosts: frozenset[str] = frozenset()
+    # (address, host) decl was creating when an earlier apply died (read from the journal):
+    # an unmarked object there is decl's half-made one, not a conflict.
+    in_flight: frozenset[tuple[str, str]] = frozenset()
 
     def find(self, address: str, host: str | None = None) -> Observed | None:
         """The object observed for an address (on `host`, when given), if any."""

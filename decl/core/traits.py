@@ -50,6 +50,10 @@ class KindTraits:
     # Deletes on one host run in rank order: objects others use (networks, volumes: 1)
     # are deleted after their users (containers, VMs: 0).
     delete_rank: int = 0
+    # Whether an object of this kind can exist before decl has marked it (the mark is written
+    # after the object, e.g. a venv's decl.json after `python -m venv`). Only then does an
+    # unmarked object that the journal says decl was making count as decl's.
+    half_made: bool = False
 
     def policy(self, path: str) -> Policy:
         """Policy of a dotted field path: the longest declared prefix wins."""

@@ -7,18 +7,30 @@ output and never prints.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from decl.connections.hostlock import HostLock
+from decl.connections.hostlock import supported as host_lock_supported
+from decl.connections.reaper import REAPER
 from decl.core.plan import Plan
 from decl.core.planner import PlanOptions
 from decl.engine.executor import Executor, Reporter, Summary
+from decl.engine.recovery import kill_leftover_tools, leftovers, read_journal, start_token
 from decl.engine.session import Session, check_stale
-from decl.engine.statedir import Journal, ProjectLock, record_touched
-from decl.errors import PlanError
+from decl.engine.statedir import (
+    Journal,
+    ProjectLock,
+    journal_path,
+    now,
+    read_touched,
+    record_touched,
+)
+from decl.errors import ConnectionFailed, PlanError
 
 
 @dataclass(frozen=True)
@@ -50,10 +62,21 @@ def run_apply(
     `confirm(question)` raises to refuse. A saved plan (`decl apply FILE`) must still match
     what discovery sees now, and is not confirmed again.
     """
-    lock = ProjectLock(session.project, " ".join(["decl", *sys.argv[1:]])[:200])
+    command = " ".join(["decl", *sys.argv[1:]])[:200]
+    lock = ProjectLock(session.project, command)
     lock.acquire()
+    journal: Journal | None = None
+    host_locks: list[HostLock] = []
     try:
+        host_locks = lock_remote_hosts(session, command)
         session.prepare_providers()
+        left = leftovers(read_journal(journal_path(session.project)))
+        killed = kill_leftover_tools(left.processes)
+        if killed:  # tools a dead apply left running (same pid and start time)
+            journal = Journal(session.project, uuid.uuid4().hex[:12], scrub=session.redactor)
+            for record in killed:
+                journal.write("process-killed", pid=record["pid"], tool=record.get("tool"),
+                              reason="left running by an apply that died")
         result = session.plan(options)
         if saved is not None:
             check_stale(saved, result, session.redactor)
@@ -70,13 +93,21 @@ def run_apply(
         # State is written before any change: a state dir that cannot be written stops here.
         record_touched(session.project, {(c.provider, c.host) for c in result.actionable
                                          if c.provider})
-        journal = Journal(session.project, uuid.uuid4().hex[:12], scrub=session.redactor)
+        journal = journal or Journal(session.project, uuid.uuid4().hex[:12],
+                                     scrub=session.redactor)
         journal.write("run", command=verb, manifest=os.path.abspath(session.loaded.file),
                       changes=len(result.actionable))
+        settled = _settled(left.in_flight, result, session.project)
+        if settled:
+            journal.write("settled", resources=settled)
         executor = Executor(result, session.registry, session.pool, session.traits(),
                             parallelism=parallelism, journal=journal, reporter=reporter,
                             scrub=session.redactor, destroy=options.destroy)
-        summary = executor.run()
+        REAPER.enable(_tool_listener(journal))
+        try:
+            summary = executor.run()
+        finally:
+            REAPER.disable()
         record_touched(session.project, {(o.change.provider, o.change.host)
                                          for o in summary.outcomes if o.status == "done"
                                          and o.change.provider})
@@ -85,5 +116,79 @@ def run_apply(
                       skipped=len(summary.by_status("skipped")), interrupted=summary.interrupted)
         return ApplyResult(result, summary)
     finally:
+        for host_lock in host_locks:
+            host_lock.release()
         lock.release()
         session.close()
+
+
+def _settled(in_flight: dict[tuple[str, str], str], result: Plan,
+             project: str) -> list[list[str]]:
+    """In-flight entries this plan found absent or marked: no longer in doubt."""
+    settled = []
+    for address, host in sorted(in_flight):
+        change = next((c for c in result.changes if c.address == address and c.host == host),
+                      None)
+        if address not in result.desired or (change is not None and change.in_flight):
+            continue  # not planned this time (--target), or still half-made: this run finishes it
+        observed = result.observed.get(address)
+        if observed is None or observed.host != host or observed.owned_by(project):
+            settled.append([address, host])
+    return settled
+
+
+def _tool_listener(journal: Journal) -> Callable[[str, int, list[str]], None]:
+    """Journal each tool decl starts (pid, start time) and its end, for the next run."""
+
+    def listen(event: str, pid: int, argv: list[str]) -> None:
+        if event == "started":
+            journal.write("process", pid=pid, token=start_token(pid),
+                          tool=os.path.basename(argv[0]) if argv else "")
+        else:
+            journal.write("process-end", pid=pid)
+
+    return listen
+
+
+def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
+    """The project's lock on every remote host this apply may touch, holder named.
+
+    A host that cannot be reached is not locked: discovery reports it unreachable and
+    nothing is done there. On any other failure the locks taken so far are released.
+    """
+    hosts = {item.host for item in session.desired.items}
+    hosts |= {host for _, host in read_touched(session.project)}
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
+              "command": command}
+    remote = sorted(h for h in hosts if h != "local")
+    if remote:  # connect in parallel (discovery reuses these connections)
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(remote))) as pool:
+            list(pool.map(lambda host: _connect(session, host), remote))
+    taken: list[HostLock] = []
+    try:
+        for host in remote:  # always in the same order: two decls cannot lock crosswise
+            try:
+                conn = session.pool.get(host)  # opened above, or failed (and remembered)
+            except ConnectionFailed:
+                continue
+            if conn.is_local or not hasattr(conn, "exec_stream"):
+                continue  # this machine: the project lock covers it
+            if not host_lock_supported(conn.shell):
+                continue  # PowerShell hosts: not yet (decl.connections.hostlock)
+            host_lock = HostLock(conn, session.project, holder)
+            host_lock.acquire()
+            taken.append(host_lock)
+    except BaseException:
+        for host_lock in taken:
+            host_lock.release()
+        raise
+    return taken
+
+
+def _connect(session: Session, host: str) -> None:
+    try:
+        session.pool.get(host)
+    except ConnectionFailed:
+        pass  # remembered by the pool; discovery reports the host unreachable

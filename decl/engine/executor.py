@@ -218,7 +218,8 @@ class Executor:
 
     def _finish(self, change: Change, status: str, message: str, started: float) -> Outcome:
         seconds = time.monotonic() - started
-        self.journal.write(status, address=change.address, action=change.action.value,
+        self.journal.write(status, address=change.address, host=change.host,
+                           action=change.action.value,
                            error=message or None, seconds=round(seconds, 3))
         self.reporter(status, change, message, None)
         return Outcome(change, status, message, seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +12,9 @@ from decl.core.plan import Plan
 from decl.core.planner import PlanOptions, plan
 from decl.core.traits import KindTraits
 from decl.engine.desired import DesiredSet, build_desired
+from decl.engine.recovery import leftovers, read_journal
 from decl.engine.snapshot import take_snapshot
-from decl.engine.statedir import read_touched
+from decl.engine.statedir import journal_path, read_touched
 from decl.engine.validate import check_manifest
 from decl.engine.warmup import WarmUps
 from decl.errors import DeclError
@@ -63,6 +65,9 @@ class Session:
             self.project, self.desired.items, self.registry, self.pool,
             extra_groups=extra, unavailable=self.desired.unavailable,
         )
+        # What an apply that died was making (read only: plan never writes).
+        in_flight = leftovers(read_journal(journal_path(self.project))).in_flight
+        snapshot = dataclasses.replace(snapshot, in_flight=frozenset(in_flight))
         return plan(self.project, self.desired.items, snapshot, traits, options)
 
     def traits(self) -> dict[tuple[str, str], KindTraits]:

@@ -35,19 +35,19 @@ class ProjectLock:
         self.project = project
         self.command = command
         self._handle: IO[str] | None = None
+        self._locker: Any = None
 
     def acquire(self) -> None:
         """Take the lock or raise LockHeldError naming its holder."""
-        import fcntl
+        from decl.filelock import locker_for
 
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - until release
         except OSError as exc:
             raise StateDirError(self.path, exc) from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        locker = locker_for()
+        if not locker.try_lock(handle.fileno()):
             handle.seek(0)
             holder = handle.read().strip()
             handle.close()
@@ -67,12 +67,15 @@ class ProjectLock:
                                  "started": now(), "command": self.command}))
         handle.flush()
         self._handle = handle
+        self._locker = locker
 
     def release(self) -> None:
         """Drop the lock."""
         if self._handle is not None:
             self._handle.seek(0)
             self._handle.truncate()
+            self._handle.flush()
+            self._locker.unlock(self._handle.fileno())
             self._handle.close()
             self._handle = None
 
@@ -84,11 +87,16 @@ class ProjectLock:
         self.release()
 
 
+def journal_path(project: str) -> str:
+    """The project's journal (JSON lines)."""
+    return os.path.join(state_dir(), "journal", f"{project}.jsonl")
+
+
 class Journal:
     """JSON lines of every intent and outcome; secrets scrubbed before writing."""
 
     def __init__(self, project: str, run_id: str, scrub: Any = None) -> None:
-        self.path = os.path.join(state_dir(), "journal", f"{project}.jsonl")
+        self.path = journal_path(project)
         self.run_id = run_id
         self.scrub = scrub or (lambda text: text)
         try:

@@ -16,6 +16,7 @@ See docs/providers.md for how to write one.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,7 +185,11 @@ def project_of(change: Change, observed: Observed | None) -> str:
 def ensure_owned(op: Operation, marks: Marks | None, what: str) -> None:
     """Refuse to delete or change `what` unless it carries this project's marks.
 
-    `marks` are those read from the backend just before acting (not the plan's copy)."""
+    `marks` are those read from the backend just before acting (not the plan's copy).
+    An unmarked object passes only when the plan says decl was making it when an earlier
+    apply died (Change.in_flight: the journal says so and the kind can exist unmarked)."""
+    if marks is None and op.change.in_flight:
+        return
     if marks is None or not op.project or marks.project != op.project:
         raise ProviderError(f"{op.address}: {what} carries no mark of project "
                             f"{op.project or '(none)'}: decl will not delete or change it")
@@ -397,7 +402,8 @@ class Provider(abc.ABC):
         """Delete, then create (override to keep downtime short, e.g. pull first)."""
         if op.observed is not None:
             self.delete(op)
-        self.create(op)
+        # The deleted object is gone: create() must not act on its id (e.g. start it).
+        self.create(dataclasses.replace(op, observed=None))
 
     def start(self, op: Operation) -> None:
         """Start a stopped object."""

@@ -93,9 +93,11 @@ def check_vm_field(path: str, before: Any, after: Any) -> str | None:
     return None
 
 
-def vm_traits() -> KindTraits:
-    """Field policies that match a hypervisor: what each change needs."""
-    return KindTraits(
+def vm_traits(*, half_made: bool = False) -> KindTraits:
+    """Field policies that match a hypervisor: what each change needs.
+
+    `half_made`: the VM can exist before its marks (see KindTraits.half_made)."""
+    return KindTraits(half_made=half_made,
         policies={
             "cpus": Policy.RESTART,
             "memory": Policy.RESTART,

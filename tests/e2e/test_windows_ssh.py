@@ -13,6 +13,8 @@ import pytest
 from tests.fakes.windows.harness import FAKES_BIN, FakeWindows, run_decl, write_manifest
 from tests.sshd import sshd_factory  # noqa: F401 - a fixture
 
+pytestmark = pytest.mark.backend("sshd")
+
 SHIM = os.path.join(FAKES_BIN, "pwsh-sshd-shim")
 TARBALL = "C:\\images\\rootfs.tar"
 

@@ -37,6 +37,9 @@ def _observed(raw: dict, desired: dict[str, Desired]) -> Observed:
                       if raw["address"] in desired else "x")
     elif mark == "own-old":  # our marks from an older manifest
         marks = Marks(PROJECT, raw["address"], "old")
+    elif mark == "own-incomplete":  # written first by an apply that did not finish
+        marks = Marks(PROJECT, raw["address"], desired[raw["address"]].spec_hash,
+                      complete=False)
     elif mark == "other":
         marks = Marks("other", raw["address"], "x")
     return Observed(address=raw["address"], kind=kind, name=name,
@@ -50,6 +53,7 @@ def _traits(raw: dict | None) -> KindTraits:
         policies={k: Policy(v) for k, v in raw.get("policies", {}).items()},
         destroys_data=raw.get("destroys_data"),
         size_fields=frozenset(raw.get("size_fields", [])),
+        half_made=raw.get("half_made", False),
     )
 
 
@@ -60,7 +64,8 @@ def test_planner_case(case: pathlib.Path) -> None:
     by_address = {d.address: d for d in desired}
     observed = tuple(_observed(o, by_address) for o in data.get("observed", []))
     unavailable = {(p, h): reason for p, h, reason in data.get("unavailable", [])}
-    snapshot = Snapshot(observed=observed, unavailable=unavailable)
+    in_flight = frozenset((a, h) for a, h in data.get("in_flight", []))
+    snapshot = Snapshot(observed=observed, unavailable=unavailable, in_flight=in_flight)
     traits = _traits(data.get("traits"))
     kinds = {d.kind for d in desired} | {o.kind for o in observed}
     options = PlanOptions(**{k: tuple(v) if isinstance(v, list) else v
@@ -73,7 +78,7 @@ def test_planner_case(case: pathlib.Path) -> None:
         data["description"]
     for change, wanted in zip(got, expect["changes"], strict=True):
         assert change.action is Action(wanted["action"]), data["description"]
-        for key in ("cause", "origin", "destroys_data"):
+        for key in ("cause", "origin", "destroys_data", "in_flight"):
             if key in wanted:
                 assert getattr(change, key) == wanted[key], data["description"]
         if "fields" in wanted:

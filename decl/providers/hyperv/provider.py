@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, field_validator
 
 from decl.connections.base import CommandTimeout, Connection
-from decl.core.resource import Desired, Marks, Observed
+from decl.core.resource import PENDING_SPEC_HASH, Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
 from decl.errors import ProviderError
@@ -31,7 +31,7 @@ from decl.providers.hyperv import powershell as ps
 from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
 from decl.providers.vmspec import check_vm_field, disk_names
 
-PENDING_HASH = "pending"
+PENDING_HASH = PENDING_SPEC_HASH
 DEFAULT_SWITCH = "Default Switch"
 MIB2 = 2 * 1024 * 1024
 # Hyper-V's VMState enum (ConvertTo-Json writes it as an integer).
@@ -60,6 +60,8 @@ TRAITS = KindTraits(
     has_run_state=True,
     size_fields=frozenset({"memory", "disk_size"}),
     check=check_vm_field,
+    # New-VM and the Notes with the marks are two calls: a VM can exist unmarked.
+    half_made=True,
 )
 
 
@@ -451,6 +453,9 @@ class HypervProvider(VmProvider[HypervOptions]):
             for index in range(len(disks)):
                 suffix = "" if index == 0 else f"-disk{index}"
                 paths.append(windows_join(directory, f"{desired.name}{suffix}.vhdx"))
+            if op.change.in_flight:
+                # An apply that died while making this VM may have left its disk files.
+                self._remove_files(conn, exe, paths)
             try:
                 self._make_disks(conn, exe, what, directory, disks, spec.get("disk_mode"),
                                  paths, made, op.progress)
@@ -524,6 +529,9 @@ class HypervProvider(VmProvider[HypervOptions]):
         vm_id = self._id(op)
         name = observed.handle.get("name")
         made = list((observed.handle.get("created") or {}).get("made") or [])
+        if op.change.in_flight and observed.marks is None:
+            # Half-made by an apply that died: the disks attached are the ones decl made.
+            made = list(observed.handle.get("attached") or [])
         op.progress(f"Remove-VM {name}" + (f" and {len(made)} disk(s)" if made else ""), None)
         ps.checked(conn, exe, ps.script(f"{self._vm(vm_id)} | Remove-VM -Force"),
                    f"{op.address}: removing VM {name!r}")

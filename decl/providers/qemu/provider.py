@@ -5,10 +5,11 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from decl.connections.base import Connection
 from decl.core.resource import Desired, Marks, Observed
+from decl.core.traits import KindTraits
 from decl.core.units import format_size
 from decl.errors import ProviderError
 from decl.providers import cloudinit, images
@@ -47,6 +48,7 @@ from decl.providers.vmspec import (
     host_problem,
     make_disks,
     uefi_missing_message,
+    vm_traits,
 )
 
 QMP_WORKERS = 8
@@ -119,6 +121,8 @@ class QemuProvider(VmProvider[QemuOptions]):
     name = "qemu"
     options_model = QemuOptions
     support = VmSupport(memory_multiple=1024 * 1024)
+    # The VM directory is made first, its decl.json last.
+    traits: ClassVar[dict[str, KindTraits]] = {"vm": vm_traits(half_made=True)}
 
     def __init__(self) -> None:
         self.facts = HostFacts()
@@ -395,6 +399,13 @@ class QemuProvider(VmProvider[QemuOptions]):
     def remove(self, op: Operation, options: QemuOptions) -> None:
         """Remove the files decl made, and the directory if it is then empty."""
         vmdir = self._vmdir(op, options)
+        if op.change.in_flight and not op.conn.exists(f"{vmdir}/{MARK_FILE}"):
+            # Made by an apply that died before writing decl.json: the directory was new
+            # then (define refuses an existing one), so everything in it is decl's.
+            op.progress(f"removing the half-made {vmdir}", None)
+            op.conn.run(["rm", "-rf", "--", vmdir], timeout=120).check(
+                f"{op.address}: removing {vmdir}")
+            return
         mark = self._read_mark(op.conn, vmdir)
         made = [str(p) for p in mark.get("made") or []]
         op.progress(f"removing {vmdir}", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.errors import FieldError, ManifestError, ProviderError
 from decl.files import state_dir
+from decl.platforms import LINUX, current_system, venv_python
 from decl.manifest.model import Venv
 from decl.providers.base import (
     Availability,
@@ -50,6 +52,9 @@ VENV_TRAITS = KindTraits(
     default_policy=Policy.REPLACE,
     destroys_data="deletes the venv directory and everything in it",
     has_run_state=False,
+    # decl.json is written right after `python -m venv` / `uv venv`: a venv killed while it
+    # was being made has no mark yet, and the journal says it is decl's.
+    half_made=True,
 )
 
 
@@ -249,7 +254,8 @@ class VenvProvider(Provider):
         marks = None
         if isinstance(marks_data, dict) and marks_data.get("project"):
             marks = Marks(str(marks_data["project"]), str(marks_data.get("address", "")),
-                          str(marks_data.get("spec_hash", "")))
+                          str(marks_data.get("spec_hash", "")),
+                          complete=marks_data.get("state", "complete") == "complete")
         observed_spec = {
             "path": (spec or {}).get("path", info["path"]),
             "python": python,
@@ -279,6 +285,10 @@ class VenvProvider(Provider):
     def update(self, op: Operation) -> None:
         """Install and remove packages to match, then rewrite the marks."""
         desired, observed, conn = op.need_desired(), op.need_observed(), self._posix(op)
+        # Marked incomplete while packages change: a failure or a kill half-way shows as
+        # "the last apply did not finish", not as drift.
+        self._write_marks(op.project, desired, observed.handle["expanded"], conn, "updating",
+                          complete=False)
         self._sync_packages(desired, observed, conn, op.progress)
         self._write_marks(op.project, desired, observed.handle["expanded"], conn, "updated")
 
@@ -303,9 +313,18 @@ class VenvProvider(Provider):
         found = Marks(str(data.get("project", "")), str(data.get("address", "")),
                       str(data.get("spec_hash", ""))) if isinstance(data, dict) and \
             data.get("project") else None
-        ensure_owned(op, found, path)
+        ensure_owned(op, found, path)  # an unmarked venv only when decl was making it
+        if found is None and not conn.exists(path):
+            return
         op.progress(f"deleting {path}", None)
-        conn.run(["rm", "-rf", "--", path], timeout=600).check(f"{op.address}: deleting {path}")
+        if conn.is_local:  # no `rm` on Windows
+            try:
+                shutil.rmtree(path)
+            except OSError as exc:
+                raise ProviderError(f"{op.address}: deleting {path}: {exc}") from None
+        else:
+            conn.run(["rm", "-rf", "--", path], timeout=600).check(
+                f"{op.address}: deleting {path}")
         self._index(conn, op.address, observed.spec.get("path", path), add=False,
                     project=op.project)
 
@@ -344,12 +363,15 @@ class VenvProvider(Provider):
         env = {**TOOL_ENV, **(self._index_env(model) if backend == "uv" and with_pip else {})}
         self._run_quietly(conn, argv, env, 600).check(
             f"{desired.address}: creating {path} with {backend}")
-        self._write_marks(project, desired, path, conn, "created")
+        # Marked at once, as incomplete: a venv whose packages never arrived (a failure, a
+        # kill) is recognised as decl's unfinished work, not as drift or someone else's.
+        self._write_marks(project, desired, path, conn, "created", complete=False)
         packages = list(desired.spec["packages"].values())
         if packages:
             progress(f"installing {len(packages)} package(s)", 0.0)
             self._install(desired, path, conn, packages, progress, has_pip=bool(with_pip),
                           made_by_uv=backend == "uv")
+        self._write_marks(project, desired, path, conn, "created")
 
     def _interpreter(self, desired: Desired, conn: Connection, backend: str) -> str:
         wanted = desired.spec.get("python")
@@ -415,7 +437,9 @@ class VenvProvider(Provider):
     def _installer(self, venv_path: str, conn: Connection, has_pip: bool,
                    made_by_uv: bool) -> tuple[list[str], bool]:
         """argv prefix of `X install` / `X uninstall`, and whether it is uv."""
-        python = f"{venv_path}/bin/python"
+        # A remote host is POSIX (the provider refuses others); this machine may be Windows.
+        system = current_system() if conn.is_local else LINUX
+        python = venv_python(venv_path, system)
         uv = self._uv(conn)
         if uv and (made_by_uv or not has_pip):
             return [uv, "pip", "{verb}", "--python", python, "--no-config"], True
@@ -464,10 +488,10 @@ class VenvProvider(Provider):
                 f"{desired.address}: removing {', '.join(remove)}")
 
     def _write_marks(self, project: str, desired: Desired, path: str, conn: Connection,
-                     event: str) -> None:
+                     event: str, *, complete: bool = True) -> None:
         marks = {"project": project, "address": desired.address,
                  "spec_hash": desired.spec_hash, "managed_by": f"decl {__version__}",
-                 "event": event}
+                 "event": event, "state": "complete" if complete else "incomplete"}
         conn.write_file(f"{path}/{MARK_FILE}", (json.dumps(marks, indent=1) + "\n").encode())
 
     def _index(self, conn: Connection, address: str, path: str, *, add: bool,

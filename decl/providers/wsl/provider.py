@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from decl.connections.base import Connection
 from decl.core.plan import Action, Change
-from decl.core.resource import Desired, Marks, Observed, split_address
+from decl.core.resource import PENDING_SPEC_HASH, Desired, Marks, Observed, split_address
 from decl.core.traits import KindTraits, Policy
 from decl.errors import ProviderError
 from decl.providers.base import (
@@ -41,7 +41,7 @@ from decl.providers.wsl.output import (
     parse_version,
 )
 
-PENDING_HASH = "pending"
+PENDING_HASH = PENDING_SPEC_HASH
 LXSS = "HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
 TRAITS = KindTraits(
     policies={
@@ -54,6 +54,8 @@ TRAITS = KindTraits(
     default_policy=Policy.REPLACE,
     destroys_data="the distro's whole Linux file system",
     has_run_state=True,
+    # The marks file is written inside the distro after `wsl --import`/`--install`.
+    half_made=True,
 )
 
 

@@ -716,6 +716,7 @@ def statement_text(tokens: list[tuple[str, Any]]) -> str:
 def main(argv: list[str], tool: str) -> int:
     """Entry point of tests/fakes/bin/powershell.exe and pwsh."""
     path = fstate.state_path()
+    fstate.latency()
     hang = False
     with fstate.locked(path):
         data = fstate.load(path)

@@ -44,6 +44,17 @@ def state_path() -> str:
     return path
 
 
+def latency() -> None:
+    """Take as long as the real tool's start-up when DECL_FAKE_WINDOWS_LATENCY says so (in
+    seconds; wsl.exe and powershell.exe take 0.1-0.5 s per call), so that a test can kill
+    decl between two calls of one change."""
+    seconds = float(os.environ.get("DECL_FAKE_WINDOWS_LATENCY") or 0)
+    if seconds > 0:
+        import time
+
+        time.sleep(seconds)
+
+
 def empty_state() -> dict[str, Any]:
     """A Windows host with WSL and Hyper-V and nothing on them."""
     return {

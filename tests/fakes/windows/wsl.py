@@ -260,6 +260,7 @@ def cmd_export(data: dict[str, Any], args: list[str]) -> list[str]:
 def main(argv: list[str]) -> int:
     """Entry point of tests/fakes/bin/wsl.exe."""
     path = fstate.state_path()
+    fstate.latency()
     with fstate.locked(path):
         data = fstate.load(path)
         data["calls"].append({"tool": "wsl.exe", "argv": argv})
