@@ -16,6 +16,7 @@ from decl.core.traits import KindTraits, Policy
 from decl.errors import ProviderError
 from decl.manifest.model import Venv
 from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.venv.making import check_no_such_python, make_venv, pip_argv
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
 from decl.providers.venv.requirements import (
     SEED_PACKAGES,
@@ -129,7 +130,7 @@ class VenvProvider(Provider):
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """One script on the host reads every venv's config, marks and installed packages."""
         interpreters = [d.spec["python"] for d in wanted
-                        if d.spec.get("python") and _is_path(d.spec["python"])]
+                        if d.spec.get("python") and not _is_version(d.spec["python"])]
         data = self._probe(conn, project, [d.spec["path"] for d in wanted], interpreters)
         by_path = {item["path"]: item for item in data["venvs"]}
         discovery = Discovery()
@@ -178,7 +179,7 @@ class VenvProvider(Provider):
                                                 **_marker_versions(version)})
         wanted_python = (spec or {}).get("python")
         python: str | None = version
-        if wanted_python and not _is_path(wanted_python):
+        if wanted_python and _is_version(wanted_python):
             python = wanted_python if python_matches(wanted_python, version) else version
         elif wanted_python:
             real = data.get("interpreters", {}).get(wanted_python)
@@ -253,20 +254,20 @@ class VenvProvider(Provider):
             with_pip = backend == "venv"
         python = self._interpreter(desired, conn, backend)
         progress(f"creating the venv with {backend} ({python})", None)
-        if backend == "uv":
+        if backend == "venv":
+            made = make_venv(conn, python, path, system_site_packages=model.system_site_packages,
+                             with_pip=bool(with_pip), env=TOOL_ENV, what=desired.address)
+            if made.why:
+                progress(f"made with ensurepip ({made.why})", None)
+        else:
             argv = [uv or "uv", "venv", "--python", python, "--no-config", "--quiet"]
             if with_pip:
                 argv.append("--seed")
             argv += ["--system-site-packages"] if model.system_site_packages else []
             argv += self._index_args(model, uv=True) if with_pip else []
             argv.append(path)
-        else:
-            argv = [python, "-m", "venv"]
-            argv += [] if with_pip else ["--without-pip"]
-            argv += ["--system-site-packages"] if model.system_site_packages else []
-            argv.append(path)
-        conn.run(argv, env=TOOL_ENV, timeout=600).check(
-            f"{desired.address}: creating {path} with {backend}")
+            conn.run(argv, env=TOOL_ENV, timeout=600).check(
+                f"{desired.address}: creating {path} with {backend}")
         self._write_marks(project, desired, path, conn, "created")
         self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         packages = list(desired.spec["packages"].values())
@@ -282,14 +283,11 @@ class VenvProvider(Provider):
             return self._python(conn)
         if _is_path(wanted):
             return conn.expand_user(wanted)
+        command = f"python{wanted}" if _is_version(wanted) else wanted
+        found = conn.which(command)
         if backend == "uv":
-            found = conn.which(f"python{wanted}")
             return found or wanted
-        found = conn.which(f"python{wanted}")
-        if not found:
-            raise ProviderError(f"{desired.address}: no python{wanted} on host {conn.host}; "
-                                "give an interpreter path in `python:`, or install uv")
-        return found
+        return check_no_such_python(found, command, desired.address, conn.host)
 
     def _index_args(self, model: Venv, *, uv: bool) -> list[str]:
         args: list[str] = []
@@ -311,7 +309,7 @@ class VenvProvider(Provider):
         if uv and (made_by_uv or not has_pip):
             return [uv, "pip", "{verb}", "--python", python, "--no-config"], True
         if has_pip:
-            return [python, "-m", "pip", "{verb}"], False
+            return [*pip_argv(conn, python), "{verb}"], False
         return [self._python(conn), "-m", "pip", "--python", python, "{verb}"], False
 
     def _install(self, desired: Desired, venv_path: str, conn: Connection, packages: list[str],
@@ -392,6 +390,11 @@ class VenvProvider(Provider):
 
 def _is_path(value: str) -> bool:
     return "/" in value or "\\" in value or value.startswith("~")
+
+
+def _is_version(value: str) -> bool:
+    """'3', '3.11', '3.11.7': a version; 'python3', 'pypy3': a command name."""
+    return all(part.isdigit() for part in value.split("."))
 
 
 def _marker_versions(version: str | None) -> dict[str, str]:
