@@ -26,7 +26,19 @@ def _manifest_options(func: Any) -> Any:
     return func
 
 
+def _discovery_parallelism(ctx: Any, param: Any, value: int) -> int:
+    from decl.engine.snapshot import set_discovery_parallelism
+
+    set_discovery_parallelism(value)
+    return value
+
+
 def _plan_options(func: Any) -> Any:
+    func = click.option("--discovery-parallelism", default=16, show_default=True,
+                        type=click.IntRange(1, 256), expose_value=False,
+                        callback=_discovery_parallelism,
+                        help="Hosts (and providers) discovered at once; each opens its "
+                        "connection when its turn comes.")(func)
     func = click.option("--prune", is_flag=True,
                         help="Also delete this project's objects no longer in the manifest.")(func)
     func = click.option("--target", "targets", multiple=True, metavar="ADDR",

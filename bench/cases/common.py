@@ -16,7 +16,20 @@ if str(ROOT) not in sys.path:
 
 from tests.wheelhouse import make_wheel  # noqa: E402
 
-PYTHON = os.path.realpath(sys.executable)  # the real interpreter: a pyenv shim costs 0.09 s
+
+def interpreter() -> str:
+    """The Python that runs decl in the bench: this one, by a path that stays in its venv.
+
+    Outside a venv the real file (a pyenv shim would cost 0.09 s a start); inside one the
+    venv's own `bin/python` (its realpath is the base interpreter, which lacks the venv's
+    packages: decl, pydantic ...).
+    """
+    if sys.prefix != sys.base_prefix:
+        return os.path.abspath(sys.executable)
+    return os.path.realpath(sys.executable)
+
+
+PYTHON = interpreter()
 DECL = [PYTHON, "-m", "decl"]
 PACKAGES = ["alpha", "beta", "gamma"]
 CLEAN = {"PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -71,6 +84,7 @@ class Context:
     time_budget: float          # seconds: no further run once a measurement took this long
     parallelism: int
     engine: object | None = None  # tests.docker_engine.Engine when containers are measured
+    stability_runs: int = 0     # no-op applies of decl-p1 on containers, exit codes counted
     log: object = print
 
     def enough(self, result: Result) -> bool:
@@ -81,7 +95,8 @@ class Context:
 
 
 def clean_env(work: pathlib.Path, extra_path: list[str] | None = None) -> dict[str, str]:
-    """The environment every tool runs in: no machine pip config, real interpreter first.
+    """The environment every tool runs in: no machine pip config, real interpreter first,
+    this checkout's decl on PYTHONPATH.
 
     HOME and decl's state directory are under `work`, so that no tool writes to the real
     home (decl's venv index, ~/.ansible, caches) and every run starts from the same state.
@@ -93,6 +108,7 @@ def clean_env(work: pathlib.Path, extra_path: list[str] | None = None) -> dict[s
         env.pop(key, None)
     head = [os.path.dirname(PYTHON), *(extra_path or [])]
     env["PATH"] = os.pathsep.join([*head, env.get("PATH", "")])
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's decl, whatever is installed
     return env
 
 

@@ -22,6 +22,7 @@ from decl.errors import ProviderError
 # pip learnt `--python` (run this pip for another interpreter) in 22.3.
 PIP_WITH_PYTHON_OPTION = (22, 3)
 _SOURCE: list[str] = []
+_RUNNER: list[str | None] = []
 
 
 def seed_source() -> str:
@@ -78,25 +79,38 @@ def make_venv(conn: Connection, python: str, path: str, *, system_site_packages:
     return Made("ensurepip", str(answer.get("why", "")))
 
 
-def local_pip_for_other_pythons() -> bool:
-    """Whether decl's interpreter has a pip that can install for another Python (>= 22.3).
+def local_pip_runner() -> str | None:
+    """The runner of decl's interpreter's pip for another Python (pip >= 22.3), or None.
 
-    That pip is byte-compiled already; the pip unpacked into a new venv compiles its modules
-    on first use, which costs about half a second a venv.
+    `pip --python VENV/bin/python` starts VENV/bin/python on pip's `__pip-runner__.py`,
+    which imports exactly that (byte-compiled) pip; decl starts the same command itself and
+    saves the outer pip process. The pip unpacked into a new venv would instead compile its
+    modules on first use, about half a second a venv.
     """
+    if _RUNNER:
+        return _RUNNER[0]
+    runner = None
     try:
+        import importlib.util
         from importlib.metadata import version
 
         parts = tuple(int(p) for p in version("pip").split(".")[:2])
-    except Exception:  # noqa: BLE001 - no pip, or an odd version: use the venv's own
-        return False
-    return parts >= PIP_WITH_PYTHON_OPTION
+        spec = importlib.util.find_spec("pip")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if parts >= PIP_WITH_PYTHON_OPTION and locations:
+            candidate = os.path.join(locations[0], "__pip-runner__.py")
+            runner = candidate if os.path.isfile(candidate) else None
+    except Exception:  # noqa: BLE001 - no pip, or an odd one: use the venv's own
+        runner = None
+    _RUNNER.append(runner)
+    return runner
 
 
 def pip_argv(conn: Connection, venv_python: str) -> list[str]:
     """argv prefix (before the verb) of the pip that installs into a venv with pip."""
-    if conn.is_local and local_pip_for_other_pythons():
-        return [sys.executable, "-m", "pip", "--python", venv_python]
+    runner = local_pip_runner() if conn.is_local else None
+    if runner:
+        return [venv_python, runner]
     return [venv_python, "-m", "pip"]
 
 

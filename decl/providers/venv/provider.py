@@ -92,14 +92,23 @@ class VenvProvider(Provider):
             version = platform.python_version()
             detail = f"python {version}" + (f", uv at {uv}" if uv else ", no uv")
             return Availability(True, version, detail)
-        result = conn.run([python, "-c", "import sys, venv; print(sys.version.split()[0])"],
-                          timeout=60)
-        if not result.ok:
+        code = "import sys, venv; print(sys.version.split()[0])"
+        if conn.shell == "posix":
+            # one round trip: where uv is (an empty line if nowhere), then the version
+            result = conn.run(["sh", "-c", 'command -v uv || echo; exec "$1" -c "$2"', "sh",
+                               python, code], timeout=60)
+            lines = result.out.splitlines()
+        else:
+            result = conn.run([python, "-c", code], timeout=60)
+            lines = [self._uv(conn) or "", *result.out.splitlines()]
+        if not result.ok or len(lines) < 2:
             return Availability(False, None, f"{python} with the venv module is not usable: "
                                 f"{(result.err or result.out).strip()[:200]}")
-        uv = self._uv(conn)
-        detail = f"python {result.out.strip()}" + (f", uv at {uv}" if uv else ", no uv")
-        return Availability(True, result.out.strip(), detail)
+        uv = lines[0].strip() or None
+        self._tools[(conn.host, "uv")] = uv
+        version = lines[-1].strip()
+        detail = f"python {version}" + (f", uv at {uv}" if uv else ", no uv")
+        return Availability(True, version, detail)
 
     def _uv(self, conn: Connection) -> str | None:
         key = (conn.host, "uv")
