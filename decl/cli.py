@@ -81,10 +81,11 @@ def cli(debug: bool, no_color: bool) -> None:
 @_manifest_options
 def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any) -> int:
     """Check a manifest without touching any machine."""
-    from decl.manifest.load import load
+    from decl.engine.session import load_checked
+    from decl.providers.registry import Registry
 
-    loaded = load(file, var_assignments=list(var_assignments), var_files=list(var_files),
-                  secret_files=list(secret_files), require_secrets=False)
+    loaded = load_checked(_inputs(file, var_assignments, var_files, secret_files), Registry(),
+                          require_secrets=False)
     count = len(loaded.manifest.resources())
     click.echo(f"{file}: valid (project {loaded.manifest.project}, {count} resource"
                f"{'' if count == 1 else 's'})")
@@ -280,9 +281,9 @@ def status(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
 @cli.command()
 def schema() -> int:
     """Print the manifest's JSON Schema."""
-    from decl.manifest.model import json_schema
+    from decl.engine.schema import manifest_schema
 
-    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+    click.echo(json.dumps(manifest_schema(), indent=2, sort_keys=True))
     return 0
 
 

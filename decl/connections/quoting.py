@@ -66,11 +66,6 @@ def _check_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return checked
 
 
-def posix_quote(value: str) -> str:
-    """One POSIX shell literal (shlex.quote)."""
-    return shlex.quote(value)
-
-
 def posix_command(
     argv: Sequence[str],
     env: Mapping[str, str] | None = None,

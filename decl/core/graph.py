@@ -26,19 +26,3 @@ def with_dependencies(graph: Mapping[str, Iterable[str]], targets: Iterable[str]
         chosen.add(node)
         stack.extend(graph.get(node, ()))
     return chosen
-
-
-def dependents(graph: Mapping[str, Iterable[str]], node: str) -> set[str]:
-    """Everything that depends on `node`, transitively."""
-    reverse: dict[str, set[str]] = {}
-    for child, deps in graph.items():
-        for dep in deps:
-            reverse.setdefault(dep, set()).add(child)
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        for child in reverse.get(stack.pop(), ()):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from decl.core.graph import with_dependencies
@@ -23,7 +23,6 @@ class PlanOptions:
     prune: bool = False
     destroy: bool = False
     targets: tuple[str, ...] = ()
-    formatters: Mapping[str, Any] = field(default_factory=dict)
 
 
 def diff_specs(
@@ -144,7 +143,7 @@ def plan(
             result.changes.append(change)
 
     if not options.targets or options.prune:
-        _plan_orphans(project, snapshot, by_address, selected, traits, options, result)
+        _plan_orphans(project, snapshot, by_address, traits, options, result)
     result.changes = _ordered(result.changes)
     return result
 
@@ -249,7 +248,6 @@ def _plan_orphans(
     project: str,
     snapshot: Snapshot,
     by_address: Mapping[str, Desired],
-    selected: set[str],
     traits: Mapping[tuple[str, str], KindTraits],
     options: PlanOptions,
     result: Plan,

@@ -53,15 +53,6 @@ def secret_digest(value: Any) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def get_path(data: Any, path: str) -> Any:
-    """Value at a dotted path ("env.FOO") or None."""
-    for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
-
-
 def redact(spec: dict[str, Any], sensitive: frozenset[str]) -> dict[str, Any]:
     """A copy of `spec` with every sensitive dotted path replaced by its digest."""
     if not sensitive:

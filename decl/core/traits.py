@@ -47,6 +47,9 @@ class KindTraits:
     size_fields: frozenset[str] = frozenset()
     check: FieldCheck | None = None
     keep: KeepCheck | None = None
+    # Deletes on one host run in rank order: objects others use (networks, volumes: 1)
+    # are deleted after their users (containers, VMs: 0).
+    delete_rank: int = 0
 
     def policy(self, path: str) -> Policy:
         """Policy of a dotted field path: the longest declared prefix wins."""

@@ -70,7 +70,7 @@ def run_apply(
         journal = Journal(session.project, uuid.uuid4().hex[:12], scrub=session.redactor)
         journal.write("run", command=verb, manifest=os.path.abspath(session.loaded.file),
                       changes=len(result.actionable))
-        executor = Executor(result, session.registry, session.pool, session.desired.traits,
+        executor = Executor(result, session.registry, session.pool, session.traits(),
                             parallelism=parallelism, journal=journal, reporter=reporter,
                             scrub=session.redactor, destroy=options.destroy)
         summary = executor.run()

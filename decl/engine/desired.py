@@ -9,7 +9,7 @@ from decl.core.traits import KindTraits
 from decl.manifest.load import LoadedManifest, dependency_graph
 from decl.manifest.model import SECTION_OF_KIND
 from decl.providers.base import COMMON_FIELDS, DesiredContext
-from decl.providers.registry import ProviderLoadError, Registry
+from decl.providers.registry import LoadFailure, ProviderLoadError, Registry
 
 
 @dataclass
@@ -34,12 +34,10 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
                                  host_config=manifest.hosts.get(host), host=host)
         sensitive = _sensitive_fields(loaded, kind, name)
         try:
-            provider = registry.get(provider_name)
-            if kind not in provider.kinds:
-                raise ProviderLoadError(f"provider {provider_name!r} does not handle {kind}")
+            provider = registry.for_kind(provider_name, kind)
         except ProviderLoadError as exc:
             message = str(exc)
-            if "yet" in message:
+            if exc.reason is LoadFailure.NOT_INSTALLED:
                 message = f"no provider is available for {kind} resources with provider " \
                     f"{provider_name!r} yet"
             result.unavailable[(provider_name, host)] = message

@@ -20,9 +20,6 @@ from decl.engine.statedir import Journal
 from decl.errors import DeclError
 from decl.providers.registry import Registry
 
-# Deletions of these kinds wait for deletions of the kinds that use them.
-_DELETE_RANK = {"container": 0, "vm": 0, "wsl": 0, "venv": 0, "network": 1, "volume": 1}
-
 
 @dataclass
 class Outcome:
@@ -93,14 +90,18 @@ class Executor:
         for change in changes:
             if change.action is Action.DELETE:
                 needs = {d.key for d in deletes if change.address in d.depends_on}
-                rank = _DELETE_RANK.get(change.kind, 0)
+                rank = self._delete_rank(change)
                 needs |= {d.key for d in deletes
-                          if d.host == change.host and _DELETE_RANK.get(d.kind, 0) < rank}
+                          if d.host == change.host and self._delete_rank(d) < rank}
                 deps[change.key] = needs
             else:
                 deps[change.key] = {d for d in change.depends_on if d in keys
                                     and self._by_address[d].action is not Action.DELETE}
         return deps
+
+    def _delete_rank(self, change: Change) -> int:
+        """Where a delete goes in the per-host order (a trait of its provider's kind)."""
+        return self.traits.get((change.provider, change.kind), DEFAULT_TRAITS).delete_rank
 
     def run(self) -> Summary:
         """Apply every actionable change; resources that cannot be planned count as failed."""

@@ -10,9 +10,11 @@ from typing import Any
 from decl.connections.pool import ConnectionPool
 from decl.core.plan import FORMAT_VERSION, Plan
 from decl.core.planner import PlanOptions, plan
+from decl.core.traits import KindTraits
 from decl.engine.desired import DesiredSet, build_desired
 from decl.engine.snapshot import take_snapshot
 from decl.engine.statedir import read_touched
+from decl.engine.validate import check_manifest
 from decl.errors import DeclError, PlanError
 from decl.files import write_atomic
 from decl.manifest.load import LoadedManifest, load
@@ -56,19 +58,25 @@ class Session:
         """Discover and plan (the planner itself is pure)."""
         self._check_targets(options)
         extra = read_touched(self.project)
-        traits = dict(self.desired.traits)
-        for provider_name in {provider for provider, _ in extra}:
-            try:  # orphans of providers the manifest no longer uses need their traits too
-                provider = self.registry.get(provider_name)
-            except ProviderLoadError:
-                continue
-            for kind, kind_traits in provider.traits.items():
-                traits.setdefault((provider_name, kind), kind_traits)
+        traits = self.traits()
         snapshot = take_snapshot(
             self.project, self.desired.items, self.registry, self.pool,
             extra_groups=extra, unavailable=self.desired.unavailable,
         )
         return plan(self.project, self.desired.items, snapshot, traits, options)
+
+    def traits(self) -> dict[tuple[str, str], KindTraits]:
+        """Traits of every (provider, kind) the manifest uses or this project used before
+        (orphans of providers the manifest no longer names need theirs too)."""
+        traits = dict(self.desired.traits)
+        for provider_name in sorted({provider for provider, _ in read_touched(self.project)}):
+            try:
+                provider = self.registry.get(provider_name)
+            except ProviderLoadError:
+                continue
+            for kind, kind_traits in provider.traits.items():
+                traits.setdefault((provider_name, kind), kind_traits)
+        return traits
 
     def prepare_providers(self) -> None:
         """Let the providers of this manifest warm up in the background while discovery runs."""
@@ -101,11 +109,21 @@ def _quietly(function: Any) -> None:
         pass
 
 
+def load_checked(inputs: Inputs, registry: Registry, *,
+                 require_secrets: bool = True) -> LoadedManifest:
+    """Load the manifest, validate it against the schema, then with each resource's provider
+    (`decl validate`, `plan` and `apply` all go through here)."""
+    loaded = load(inputs.file, var_assignments=inputs.var_assignments,
+                  var_files=inputs.var_files, secret_files=inputs.secret_files,
+                  require_secrets=require_secrets)
+    check_manifest(loaded, registry)
+    return loaded
+
+
 def open_session(inputs: Inputs, registry: Registry | None = None) -> Session:
     """Load and validate the manifest and build the desired resources."""
-    loaded = load(inputs.file, var_assignments=inputs.var_assignments,
-                  var_files=inputs.var_files, secret_files=inputs.secret_files)
     registry = registry or Registry()
+    loaded = load_checked(inputs, registry)
     desired = build_desired(loaded, registry)
     pool = ConnectionPool(loaded.manifest.hosts)
     return Session(inputs, loaded, registry, pool, desired, Redactor(loaded.secret_values))

@@ -48,11 +48,6 @@ class LoadedManifest:
         """Directory relative paths in the manifest are taken from."""
         return os.path.dirname(os.path.abspath(self.document.file))
 
-    def is_sensitive(self, kind: str, name: str, field_path: tuple[str, ...]) -> bool:
-        """Whether a resource field (or anything under it) came from secret()."""
-        prefix = (SECTION_OF_KIND[kind], name, *field_path)
-        return any(path[: len(prefix)] == prefix for path in self.sensitive_paths)
-
 
 def parse_var_assignment(text: str) -> tuple[str, Any]:
     """--var k=v: the value is YAML-typed (numbers and booleans), else a string."""
@@ -106,7 +101,7 @@ def load_document(
     """Validate parsed data (see load)."""
     data = document.data
     if not isinstance(data, dict):
-        raise _error(document, (), "the manifest must be a mapping with `version` and `project`")
+        raise error_at(document, (), "the manifest must be a mapping with `version` and `project`")
     _check_names(document, data)
 
     overrides: dict[str, Any] = {}
@@ -130,7 +125,7 @@ def load_document(
 
     declared = data.get("vars") or {}
     if not isinstance(declared, dict):
-        raise _error(document, ("vars",), "`vars` must be a mapping of names to values")
+        raise error_at(document, ("vars",), "`vars` must be a mapping of names to values")
     sensitive: set[Path] = set()
     try:
 
@@ -145,7 +140,7 @@ def load_document(
         }
         sensitive |= renderer.sensitive_paths
     except TemplateFailure as failure:
-        raise _error(document, failure.path, failure.message) from None
+        raise error_at(document, failure.path, failure.message) from None
 
     try:
         manifest = Manifest.model_validate(rendered)
@@ -163,9 +158,10 @@ def load_document(
     return loaded
 
 
-def _error(
+def error_at(
     document: SourceDocument, path: Path, message: str, *, key: bool = False
 ) -> ManifestError:
+    """A ManifestError at a manifest path: file:line:col, the path in words, a snippet."""
     location = document.location(path, key=key) or SourceLocation(document.file, 1, 1)
     where = " -> ".join(str(part) for part in path) if path else None
     return ManifestError(message, location, document.snippet(location), where)
@@ -179,7 +175,7 @@ def _check_names(document: SourceDocument, data: dict[str, Any]) -> None:
             continue
         for name in entries:
             if not pattern.match(name):
-                raise _error(
+                raise error_at(
                     document,
                     (section, name),
                     f"invalid name {name!r}: use letters, digits, '-', '_' or '.', starting "
@@ -233,7 +229,7 @@ def _validation_error(document: SourceDocument, data: Any, exc: ValidationError)
     more = len(errors) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return _error(document, path, message, key=key)
+    return error_at(document, path, message, key=key)
 
 
 def _value_at(data: Any, path: Path) -> Any:
@@ -285,17 +281,18 @@ def _check_references(loaded: LoadedManifest) -> None:
     addresses = {f"{kind}.{name}" for kind, name, _ in manifest.resources()}
     hosts = {"local", *manifest.hosts}
     if manifest.defaults.host not in hosts:
-        raise _error(
+        raise error_at(
             document, ("defaults", "host"), f"unknown host {manifest.defaults.host!r}"
             f" (hosts: {', '.join(sorted(hosts))})"
         )
     if "local" in manifest.hosts and manifest.hosts["local"].address:
-        raise _error(document, ("hosts", "local", "address"), "host `local` cannot have an address")
+        raise error_at(document, ("hosts", "local", "address"),
+                       "host `local` cannot have an address")
     graph: dict[str, set[str]] = {}
     for kind, name, model in manifest.resources():
         section = SECTION_OF_KIND[kind]
         if model.host is not None and model.host not in hosts:
-            raise _error(
+            raise error_at(
                 document, (section, name, "host"),
                 f"unknown host {model.host!r} (hosts: {', '.join(sorted(hosts))})",
             )
@@ -305,12 +302,12 @@ def _check_references(loaded: LoadedManifest) -> None:
             if dep not in addresses:
                 hint = difflib.get_close_matches(dep, sorted(addresses), n=1)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise _error(
+                raise error_at(
                     document, (section, name, "depends_on", index),
                     f"depends_on names {dep!r}, which is not in the manifest{extra}",
                 )
             if dep == address:
-                raise _error(
+                raise error_at(
                     document, (section, name, "depends_on", index),
                     f"{address} cannot depend on itself",
                 )
@@ -322,7 +319,7 @@ def _check_references(loaded: LoadedManifest) -> None:
     except graphlib.CycleError as exc:
         cycle = list(exc.args[1])
         first_kind, first_name = cycle[0].split(".", 1)
-        raise _error(
+        raise error_at(
             document, (SECTION_OF_KIND[first_kind], first_name, "depends_on"),
             "dependency cycle: " + " -> ".join(reversed(cycle)),
         ) from None

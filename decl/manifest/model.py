@@ -33,9 +33,8 @@ SECTION_OF_KIND = {
     "venv": "venvs",
 }
 KIND_OF_SECTION = {section: kind for kind, section in SECTION_OF_KIND.items()}
-VM_PROVIDERS = (
-    "libvirt", "qemu", "virtualbox", "vmware", "hyperv", "parallels", "utm", "xen", "esxi",
-)
+# Provider names: any registered provider (checked against the registry by `validate`).
+PROVIDER_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 ARCHES = ("x86_64", "i686", "aarch64", "armv7l", "riscv64", "ppc64le", "s390x")
 
 Size = Annotated[
@@ -67,6 +66,16 @@ def _as_str(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_as_str)]
+
+RESTART_PATTERN = r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"
+
+
+def _restart_policy(value: Any) -> Any:
+    """A container's restart policy, with one clear message when it is not one."""
+    if isinstance(value, str) and not re.match(RESTART_PATTERN, value):
+        raise ValueError(f"restart policy {value!r} is not one of no, always, unless-stopped, "
+                         "on-failure or on-failure:N")
+    return value
 
 
 class Strict(BaseModel):
@@ -155,8 +164,8 @@ class Defaults(Strict):
     """Values used when a resource leaves them out."""
 
     host: str = Field("local", description="Host of resources that name none.")
-    vm_provider: Literal[VM_PROVIDERS] = Field(  # type: ignore[valid-type]
-        "libvirt", description="Provider of VMs that name none."
+    vm_provider: str = Field(
+        "libvirt", pattern=PROVIDER_PATTERN, description="Provider of VMs that name none."
     )
 
 
@@ -206,8 +215,9 @@ class CloudInit(Strict):
 class Vm(Resource):
     """A virtual machine on one of the hypervisors."""
 
-    provider: Literal[VM_PROVIDERS] | None = Field(  # type: ignore[valid-type]
-        None, description="Hypervisor (default: defaults.vm_provider)."
+    provider: str | None = Field(
+        None, pattern=PROVIDER_PATTERN,
+        description="Hypervisor: a registered VM provider (default: defaults.vm_provider).",
     )
     state: Literal["running", "stopped", "absent"] = Field("running", description="Run state.")
     cpus: int = Field(1, ge=1, le=512, description="Virtual CPUs.")
@@ -223,7 +233,9 @@ class Vm(Resource):
     )
     cloud_init: CloudInit | None = Field(None, description="NoCloud seed for the guest.")
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Provider-specific settings, checked by the provider."
+        default_factory=dict,
+        description="Provider-specific settings, checked by the provider's own options model "
+        "(see the schema's per-provider definitions).",
     )
 
 
@@ -255,9 +267,9 @@ class Container(Resource):
         default_factory=list, description="NAME_OR_PATH:CONTAINER_PATH[:ro|rw]."
     )
     networks: list[str] = Field(default_factory=list, description="Networks to join.")
-    restart: str = Field(
+    restart: Annotated[str, BeforeValidator(_restart_policy)] = Field(
         "no",
-        pattern=r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$",
+        pattern=RESTART_PATTERN,
         description="no, always, unless-stopped or on-failure[:N].",
     )
     memory: Size | None = Field(None, description="Memory limit.")

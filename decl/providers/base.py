@@ -1,18 +1,34 @@
-"""The Provider protocol: check, discover (batched per host), field policies, apply."""
+"""The provider contract: what a backend declares, validates, discovers and carries out.
+
+A provider is a class with:
+- `name`, `kinds` and, per kind, its `traits` (field policies, delete order, what a delete
+  destroys) and the pydantic model of its own `options` (`option_models`);
+- a static `validate` hook: no connection, no I/O beyond reading files the manifest names;
+  each problem carries the manifest path of the field, so the CLI prints file:line:col;
+- `spec` (the comparable desired spec), `check` and `discover` (one batched pass per host);
+- one method per action, each receiving one immutable `Operation`: `create`, `update`,
+  `restart_update`, `delete`, `start`, `stop`, `adopt` (`replace` = delete + create unless
+  overridden). `apply` (here, final) dispatches; a provider keeps no per-call state.
+
+See docs/providers.md for how to write one.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from decl.core.plan import Change
-from decl.core.resource import Desired, Observed
+from decl.connections.base import Connection
+from decl.core.plan import Action, Change
+from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits
+from decl.errors import ProviderError
 
 if TYPE_CHECKING:
-    from decl.connections.base import Connection
+    from pydantic import BaseModel, ValidationError
 
 # Providers never print: they report progress through this callback.
 # progress(message, fraction) where fraction is 0..1 or None when unknown.
@@ -20,9 +36,8 @@ Progress = Callable[[str, "float | None"], None]
 
 COMMON_FIELDS = frozenset({"host", "depends_on", "lifecycle", "adopt", "state", "provider"})
 
-
-def no_progress(message: str, fraction: float | None = None) -> None:
-    """A progress callback that discards everything."""
+# A manifest path: ("vms", "web", "options", "bogus"), ("containers", "db", "ports", 0).
+ManifestPath = tuple["str | int", ...]
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,39 @@ class DesiredContext:
     host: str = "local"
 
 
+@dataclass(frozen=True)
+class ValidateContext:
+    """What a provider's `validate` hook may consult: the manifest only, no connection.
+
+    `path` is the resource's own manifest path (("vms", "web")); `host_shell` is the shell of
+    the resource's host (posix or powershell), so a provider can check path syntax.
+    """
+
+    project: str
+    base_dir: str
+    kind: str
+    name: str
+    path: ManifestPath
+    host: str = "local"
+    host_shell: str = "posix"
+
+    def at(self, *parts: str | int) -> ManifestPath:
+        """The manifest path of a field of this resource."""
+        return (*self.path, *parts)
+
+
+@dataclass(frozen=True)
+class ValidationProblem:
+    """A bad value in the manifest, found by a provider: where (a manifest path) and why.
+
+    `key=True` points at the key itself (an unknown option) rather than at its value.
+    """
+
+    path: ManifestPath
+    message: str
+    key: bool = False
+
+
 @dataclass
 class Discovery:
     """What one discovery pass on one host found."""
@@ -52,14 +100,169 @@ class Discovery:
     problems: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Operation:
+    """Everything one action needs, immutable: what to do and to what, where, for whom.
+
+    `desired` is None for an orphan's delete; `observed` is None for a create.
+    """
+
+    change: Change
+    desired: Desired | None
+    observed: Observed | None
+    conn: Connection
+    progress: Progress
+    project: str
+
+    @property
+    def address(self) -> str:
+        """The resource's address (vm.web)."""
+        return self.change.address
+
+    @property
+    def name(self) -> str:
+        """The resource's name (web)."""
+        return self.change.name
+
+    @property
+    def action(self) -> Action:
+        """The planned action."""
+        return self.change.action
+
+    @property
+    def target_state(self) -> str | None:
+        """The run state the resource must end in (None: leave it)."""
+        return self.change.target_state
+
+    def need_desired(self) -> Desired:
+        """The manifest entry; ProviderError when there is none (an orphan)."""
+        if self.desired is None:
+            raise ProviderError(f"{self.address}: {self.action.value} needs the manifest entry")
+        return self.desired
+
+    def need_observed(self) -> Observed:
+        """The object found by discovery; ProviderError when it is gone."""
+        if self.observed is None:
+            raise ProviderError(f"{self.address}: the object to {self.action.value} was not "
+                                f"found on host {self.conn.host}")
+        return self.observed
+
+    def marks(self) -> Marks:
+        """The marks the object must carry after this operation."""
+        if not self.project:
+            raise ProviderError(f"{self.address}: the change names no project to mark the "
+                                "object with")
+        return self.need_desired().marks(self.project)
+
+    def changed_fields(self) -> set[str]:
+        """Top-level fields the plan found different (memory, options, disk_size...)."""
+        return {f.path.split(".")[0] for f in self.change.fields}
+
+
+def project_of(change: Change, observed: Observed | None) -> str:
+    """The project whose marks an operation writes: the plan's, else the object's own."""
+    if change.project:
+        return change.project
+    if observed is not None and observed.marks is not None:
+        return observed.marks.project
+    return ""
+
+
+def ensure_owned(op: Operation, marks: Marks | None, what: str) -> None:
+    """Refuse to delete or change `what` unless it carries this project's marks.
+
+    `marks` are those read from the backend just before acting (not the plan's copy)."""
+    if marks is None or not op.project or marks.project != op.project:
+        raise ProviderError(f"{op.address}: {what} carries no mark of project "
+                            f"{op.project or '(none)'}: decl will not delete or change it")
+
+
+def orphan_address(marks: Marks | None, project: str, desired: Desired | None) -> str | None:
+    """The address an object is reported under: the wanted one, else (an orphan of this
+    project) the address in its marks; None when it is neither wanted nor ours."""
+    if desired is not None:
+        return desired.address
+    if marks is not None and marks.project == project and marks.address:
+        return marks.address
+    return None
+
+
+def options_problems(model: type[BaseModel], raw: Any,
+                     path: ManifestPath) -> list[ValidationProblem]:
+    """Problems of an `options` mapping against a provider's options model, one per error,
+    each at the option's manifest path; unknown options get "did you mean"."""
+    from pydantic import ValidationError
+
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        return [ValidationProblem(path, "options must be a mapping of option names to values")]
+    try:
+        model.model_validate(dict(raw))
+    except ValidationError as exc:
+        return validation_problems(exc, model, path, noun="option")
+    return []
+
+
+def validation_problems(exc: ValidationError, model: type[BaseModel], path: ManifestPath,
+                        noun: str = "field") -> list[ValidationProblem]:
+    """A pydantic ValidationError of `model` as problems at manifest paths below `path`."""
+    problems = []
+    errors = exc.errors(include_url=False)
+    # unknown names first: a typo explains the other errors more often than not
+    errors = sorted(errors, key=lambda e: e.get("type") != "extra_forbidden")
+    for error in errors:
+        loc = tuple(p for p in error.get("loc", ()) if isinstance(p, (str, int)))
+        kind = error.get("type", "")
+        if kind == "extra_forbidden" and loc:
+            unknown = str(loc[-1])
+            known = [name for name, info in model.model_fields.items()] + [
+                str(a) for info in model.model_fields.values()
+                for a in getattr(info.validation_alias, "choices", ()) if isinstance(a, str)]
+            close = difflib.get_close_matches(unknown, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else \
+                f" (known: {', '.join(sorted(model.model_fields))})"
+            problems.append(ValidationProblem((*path, *loc), f"unknown {noun} {unknown!r}{hint}",
+                                              key=True))
+            continue
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        if kind == "missing" and loc:
+            message = f"missing required {noun} {str(loc[-1])!r}"
+            problems.append(ValidationProblem((*path, *loc[:-1]), message))
+            continue
+        if "input" in error and not isinstance(error["input"], (dict, list)) and \
+                kind != "missing":
+            message = f"{message}, got {error['input']!r}"
+        problems.append(ValidationProblem((*path, *loc), message))
+    return problems
+
+
 class Provider(abc.ABC):
-    """One backend. Subclasses set `name`, `kinds`, `traits` and implement the methods."""
+    """One backend. Subclasses set `name`, `kinds`, `traits` (and `option_models`) and
+    implement check, discover and the action methods."""
 
     name: ClassVar[str]
     kinds: ClassVar[tuple[str, ...]]
     traits: ClassVar[dict[str, KindTraits]]
+    # Per kind, the pydantic model of the resource's `options` (kinds with options only).
+    option_models: ClassVar[dict[str, type[BaseModel]]] = {}
     # How many changes of this provider may run at once on one host (None: no limit).
     parallel_limit: ClassVar[int | None] = None
+
+    # -- desired --------------------------------------------------------------------------
+
+    @classmethod
+    def validate(cls, kind: str, model: Any, context: ValidateContext
+                 ) -> list[ValidationProblem]:
+        """Problems of a manifest resource this provider can tell without any host: bad
+        options, syntax, sizes, names the backend forbids. Each carries its manifest path.
+
+        No connection and no I/O beyond reading files the manifest names. The default
+        checks `options` against `option_models[kind]`; override and call super()."""
+        options_model = cls.option_models.get(kind)
+        if options_model is None or not hasattr(model, "options"):
+            return []
+        return options_problems(options_model, model.options, context.at("options"))
 
     def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
         """The comparable spec of a manifest resource (default: its fields, minus common ones).
@@ -67,7 +270,8 @@ class Provider(abc.ABC):
         Override to normalise (units, defaults the backend fills in, canonical forms) so that
         what discover() reports compares equal when nothing differs.
         """
-        return model.model_dump(mode="json", exclude=set(COMMON_FIELDS))
+        data: dict[str, Any] = model.model_dump(mode="json", exclude=set(COMMON_FIELDS))
+        return data
 
     def state(self, kind: str, model: Any) -> str:
         """The wanted state of a manifest resource."""
@@ -82,6 +286,8 @@ class Provider(abc.ABC):
         """Warm up before an apply (import heavy libraries): run in a thread during discovery,
         so that the first change does not wait for it."""
 
+    # -- check and discover ----------------------------------------------------------------
+
     @abc.abstractmethod
     def check(self, conn: Connection) -> Availability:
         """Is the tool there on this host, and which version."""
@@ -92,8 +298,8 @@ class Provider(abc.ABC):
 
         Return an Observed for each wanted resource that exists (marked or not, matched by
         its name or path, with `address` set to the wanted address), plus every object that
-        carries this project's marks (orphans, `address` from the marks). Problems found
-        (e.g. a missing image with pull: never) go in `problems` by address.
+        carries this project's marks (orphans, `address` from the marks: orphan_address()).
+        Problems found (e.g. a missing image with pull: never) go in `problems` by address.
         """
 
     def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
@@ -104,7 +310,8 @@ class Provider(abc.ABC):
         return next((o for o in found.observed
                      if o.address == desired.address and o.host == desired.host), None)
 
-    @abc.abstractmethod
+    # -- apply ------------------------------------------------------------------------------
+
     def apply(
         self,
         change: Change,
@@ -113,5 +320,70 @@ class Provider(abc.ABC):
         conn: Connection,
         progress: Progress,
     ) -> None:
-        """Carry out one change (create, update, update_restart, replace, delete, start,
-        stop, adopt). Raise ProviderError with a clear message on failure."""
+        """Carry out one change: build the Operation and call the action's method.
+
+        Not meant to be overridden: implement the action methods instead."""
+        op = Operation(change=change, desired=desired, observed=observed, conn=conn,
+                       progress=progress, project=project_of(change, observed))
+        action = change.action
+        if action is Action.DELETE:
+            if observed is not None:
+                self.delete(op)
+            return
+        handlers: dict[Action, Callable[[Operation], None]] = {
+            Action.CREATE: self.create,
+            Action.UPDATE: self.update,
+            Action.UPDATE_RESTART: self.restart_update,
+            Action.REPLACE: self.replace,
+            Action.START: self.start,
+            Action.STOP: self.stop,
+            Action.ADOPT: self.adopt,
+        }
+        handler = handlers.get(action)
+        if handler is None:
+            raise ProviderError(f"{change.address}: the {self.name} provider cannot "
+                                f"{action.value}")
+        handler(op)
+
+    @abc.abstractmethod
+    def create(self, op: Operation) -> None:
+        """Make the object from `op.desired`, with its marks, in `op.target_state`."""
+
+    @abc.abstractmethod
+    def delete(self, op: Operation) -> None:
+        """Remove `op.observed` (after ensure_owned on marks read from the backend)."""
+
+    def update(self, op: Operation) -> None:
+        """Change `op.changed_fields()` in place (live), then reach `op.target_state`."""
+        raise ProviderError(f"{op.address}: the {self.name} provider cannot update in place")
+
+    def restart_update(self, op: Operation) -> None:
+        """Change fields that need a restart (stop, modify, start). Default: update()."""
+        self.update(op)
+
+    def replace(self, op: Operation) -> None:
+        """Delete, then create (override to keep downtime short, e.g. pull first)."""
+        if op.observed is not None:
+            self.delete(op)
+        self.create(op)
+
+    def start(self, op: Operation) -> None:
+        """Start a stopped object."""
+        raise ProviderError(f"{op.address}: the {self.name} provider has no run state")
+
+    def stop(self, op: Operation) -> None:
+        """Stop a running object."""
+        raise ProviderError(f"{op.address}: the {self.name} provider has no run state")
+
+    def adopt(self, op: Operation) -> None:
+        """Take over an unmarked object: write this project's marks (and converge).
+        Default: update(), which writes the marks with the changes."""
+        self.update(op)
+
+
+def provider_names_hint(name: str, names: Sequence[str]) -> str:
+    """"; did you mean 'libvirt'?" or the list of known names."""
+    close = difflib.get_close_matches(name, list(names), n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (known: {', '.join(sorted(names)) or 'none'})"

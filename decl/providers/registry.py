@@ -7,7 +7,7 @@ needs it, and a plugin that fails to load is reported with its error, not fatal.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from enum import Enum
 from importlib.metadata import entry_points
 
 from decl.providers.base import Provider
@@ -25,16 +25,29 @@ BUILTIN = {
 }
 
 
-@dataclass(frozen=True)
-class ProviderEntry:
-    """A provider's name and where it comes from."""
+# Provider names the manifest format documents (DESIGN.md) for a kind, whether or not a
+# provider of that name is installed: a manifest naming one is valid, and the plan says
+# that no provider is available for it yet. Any other unregistered name is a typo.
+DOCUMENTED = {
+    "vm": ("libvirt", "qemu", "virtualbox", "vmware", "hyperv", "parallels", "utm", "xen",
+           "esxi"),
+}
 
-    name: str
-    target: str
+
+class LoadFailure(str, Enum):
+    """Why a provider could not be had: code decides on this, never on message text."""
+
+    NOT_INSTALLED = "not_installed"  # no entry point of that name
+    BROKEN = "broken"  # the plugin failed to import, or is not a Provider
+    WRONG_KIND = "wrong_kind"  # it exists but does not handle that kind
 
 
 class ProviderLoadError(Exception):
-    """A provider plugin could not be imported or is not a Provider."""
+    """A provider plugin could not be imported or is not a Provider; `reason` says which."""
+
+    def __init__(self, message: str, reason: LoadFailure = LoadFailure.BROKEN) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Registry:
@@ -59,7 +72,8 @@ class Registry:
                 raise ProviderLoadError(self._errors[name])
             target = self.entries.get(name)
             if target is None:
-                raise ProviderLoadError(f"no provider is available for {name!r} yet")
+                raise ProviderLoadError(f"no provider is available for {name!r} yet",
+                                        LoadFailure.NOT_INSTALLED)
             try:
                 provider = _load(target)
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break decl
@@ -68,6 +82,26 @@ class Registry:
                 raise ProviderLoadError(self._errors[name]) from None
             self._loaded[name] = provider
             return provider
+
+    def for_kind(self, name: str, kind: str) -> Provider:
+        """The provider `name`, which must handle `kind` (ProviderLoadError otherwise)."""
+        provider = self.get(name)
+        if kind not in provider.kinds:
+            raise ProviderLoadError(f"provider {name!r} does not handle {kind}",
+                                    LoadFailure.WRONG_KIND)
+        return provider
+
+    def names_for(self, kind: str) -> list[str]:
+        """Names of the registered providers that load and handle `kind`, sorted."""
+        found = []
+        for name in self.names():
+            try:
+                provider = self.get(name)
+            except ProviderLoadError:
+                continue
+            if kind in provider.kinds:
+                found.append(name)
+        return found
 
 
 def _load(target: str) -> Provider:

@@ -164,13 +164,6 @@ class HostFacts:
                 return code, variables
         return None
 
-    def forget(self, conn: Any) -> None:
-        """Drop what is cached for one connection."""
-        with self._lock:
-            for slot in [s for s in self._cache if s[0] == id(conn)]:
-                del self._cache[slot]
-
-
 def bridge_exists(conn: Any, bridge: str) -> bool:
     """Whether a Linux bridge of that name exists on the host."""
     if "/" in bridge or bridge in (".", ".."):
@@ -246,15 +239,3 @@ def uefi_missing_message(arch: str, host: str) -> str:
     hint = f" (install the {package} package)" if package else ""
     return f"firmware: uefi needs UEFI firmware for {arch}, which is not installed on " \
         f"host {host}{hint}"
-
-
-def options_error(address: str, exc: Exception) -> str:
-    """A readable message from a pydantic ValidationError on `options`."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        parts = []
-        for item in errors():
-            loc = ".".join(str(p) for p in item.get("loc", ()))
-            parts.append(f"options.{loc}: {item.get('msg')}" if loc else str(item.get("msg")))
-        return f"{address}: invalid options: " + "; ".join(parts)
-    return f"{address}: invalid options: {exc}"

@@ -47,7 +47,17 @@ class MemoryProvider(Provider):
                                            marks=obj["marks"]))
         return found
 
-    def apply(self, change, desired, observed, conn, progress):
+    def create(self, op):
+        self._work(op)
+
+    def update(self, op):
+        self._work(op)
+
+    def delete(self, op):
+        self._work(op)
+
+    def _work(self, op):
+        change = op.change
         with self.lock:
             self.running += 1
             self.max_running = max(self.max_running, self.running)
@@ -59,11 +69,10 @@ class MemoryProvider(Provider):
             if change.action is Action.DELETE:
                 self.objects.pop(change.address, None)
             else:
-                spec = dict(desired.spec)
+                spec = dict(op.desired.spec)
                 if change.address in self.stubborn:
                     spec["size"] = 1
-                self.objects[change.address] = {"spec": spec,
-                                                "marks": desired.marks(change.project)}
+                self.objects[change.address] = {"spec": spec, "marks": op.marks()}
         finally:
             with self.lock:
                 self.running -= 1

@@ -26,8 +26,65 @@ CASES = [
      "{f}:5:11: template error: unexpected end of template, expected 'end of print "
      "statement'. (in venvs -> a -> path)"),
     ("unknown_provider", "version: 1\nproject: x\nvms:\n  a:\n    provider: hyperkit\n",
-     "{f}:5:15: Input should be 'libvirt', 'qemu', 'virtualbox', 'vmware', 'hyperv', "
-     "'parallels', 'utm', 'xen' or 'esxi', got 'hyperkit' (in vms -> a -> provider)"),
+     "{f}:5:15: unknown provider 'hyperkit' for vms; did you mean 'hyperv'? "
+     "(in vms -> a -> provider)"),
+    ("unknown_default_provider",
+     "version: 1\nproject: x\ndefaults: {vm_provider: qemmu}\nvms:\n  a: {cpus: 1}\n",
+     "{f}:3:25: unknown provider 'qemmu' for vms; did you mean 'qemu'? "
+     "(in defaults -> vm_provider)"),
+    ("provider_of_another_kind",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: docker\n",
+     "{f}:5:15: provider 'docker' does not handle vms (it handles containers, networks, "
+     "volumes) (in vms -> a -> provider)"),
+    ("libvirt_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: libvirt\n"
+     "    options: {domain_typ: kvm}\n",
+     "{f}:6:15: unknown option 'domain_typ'; did you mean 'domain_type'? "
+     "(in vms -> a -> options -> domain_typ)"),
+    ("qemu_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: qemu\n    options:\n"
+     "      acel: tcg\n",
+     "{f}:7:7: unknown option 'acel'; did you mean 'accel'? "
+     "(in vms -> a -> options -> acel)"),
+    ("hyperv_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: hyperv\n    options:\n"
+     "      swich: Lab\n",
+     "{f}:7:7: unknown option 'swich'; did you mean 'switch'? "
+     "(in vms -> a -> options -> swich)"),
+    ("bad_option_value",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: qemu\n    options:\n"
+     "      accel: fast\n",
+     "{f}:7:14: Input should be 'auto', 'kvm' or 'tcg', got 'fast' "
+     "(in vms -> a -> options -> accel)"),
+    ("vm_field_the_backend_cannot_do",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: hyperv\n    memory: 1000MB\n",
+     "{f}:6:13: the hyperv provider needs memory in whole multiples of 2MiB and at least "
+     "32MiB, not 1000000000B (in vms -> a -> memory)"),
+    ("bad_port",
+     'version: 1\nproject: x\ncontainers:\n  c:\n    image: busybox\n'
+     '    ports: ["8080:80", "99999:80"]\n',
+     "{f}:6:24: port '99999:80' is not [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] "
+     "(in containers -> c -> ports -> 1)"),
+    ("bad_port_protocol",
+     'version: 1\nproject: x\ncontainers:\n  c:\n    image: busybox\n'
+     '    ports: ["80/icmp"]\n',
+     "{f}:6:13: port '80/icmp': protocol must be tcp, udp or sctp "
+     "(in containers -> c -> ports -> 0)"),
+    ("bad_volume_spec",
+     'version: 1\nproject: x\ncontainers:\n  c:\n    image: busybox\n'
+     '    volumes:\n      - data\n',
+     "{f}:7:9: volume 'data' is not SOURCE:TARGET[:ro|rw] (a volume name or a host path, "
+     "then the path in the container) (in containers -> c -> volumes -> 0)"),
+    ("bad_restart_policy",
+     "version: 1\nproject: x\ncontainers:\n  c:\n    image: busybox\n"
+     "    restart: sometimes\n",
+     "{f}:6:14: restart policy 'sometimes' is not one of no, always, unless-stopped, "
+     "on-failure or on-failure:N (in containers -> c -> restart)"),
+    ("reserved_label",
+     "version: 1\nproject: x\ncontainers:\n  c:\n    image: busybox\n"
+     "    labels: {io.decl.project: other}\n",
+     "{f}:6:14: label 'io.decl.project': the io.decl. prefix is reserved for decl's own "
+     "marks (in containers -> c -> labels -> io.decl.project)"),
     ("depends_on_missing",
      "version: 1\nproject: x\nvenvs:\n  a:\n    path: /tmp/a\n    depends_on: [venv.b]\n",
      "{f}:6:18: depends_on names 'venv.b', which is not in the manifest; did you mean "

@@ -96,17 +96,6 @@ def get_client(host: str, config: Any, conn: Any = None) -> Any:
         return client
 
 
-def forget(host: str) -> None:
-    """Drop a host's cached client (after a connection error)."""
-    with _lock:
-        for key in [k for k in _clients if k.startswith(host + "|")]:
-            client = _clients.pop(key)
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-
-
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from decl.core.resource import MARK_PROJECT, Marks
+from decl.core.resource import Marks
 from decl.providers.docker import spec as canon
 
 DECL_LABEL_PREFIX = "io.decl."
@@ -171,8 +171,3 @@ def network_users(attrs: dict[str, Any]) -> list[str]:
 def volume_spec(attrs: dict[str, Any]) -> dict[str, Any]:
     """The comparable spec of a volume from `docker volume inspect` data."""
     return {"driver": attrs.get("Driver") or "local", "options": dict(attrs.get("Options") or {})}
-
-
-def project_of(attrs: dict[str, Any]) -> str | None:
-    """The decl project marked on an object."""
-    return labels_of(attrs).get(MARK_PROJECT)

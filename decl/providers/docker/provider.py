@@ -6,14 +6,24 @@ Works with any engine speaking the Docker API: the local socket, `ssh://` (param
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from decl.core.plan import Action, Change
 from decl.core.resource import MARK_PROJECT, Desired, Marks, Observed, address_of
 from decl.core.traits import KindTraits, Policy
 from decl.errors import ConnectionFailed, ProviderError
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.base import (
+    Availability,
+    DesiredContext,
+    Discovery,
+    Operation,
+    Provider,
+    ValidateContext,
+    ValidationProblem,
+    ensure_owned,
+)
 from decl.providers.docker import create, images, normalise
 from decl.providers.docker import spec as canon
 from decl.providers.docker.client import engine_url, get_client
@@ -42,10 +52,10 @@ def in_use_by_others(observed: Observed) -> str | None:
 
 
 NETWORK_TRAITS = KindTraits(default_policy=Policy.REPLACE, has_run_state=False,
-                            keep=in_use_by_others)
+                            keep=in_use_by_others, delete_rank=1)
 VOLUME_TRAITS = KindTraits(
     default_policy=Policy.REPLACE, has_run_state=False, default_prevent_destroy=True,
-    destroys_data="the volume's data", keep=in_use_by_others,
+    destroys_data="the volume's data", keep=in_use_by_others, delete_rank=1,
 )
 STOP_TIMEOUT = 10
 
@@ -59,6 +69,40 @@ class DockerProvider(Provider):
               "volume": VOLUME_TRAITS}
 
     # -- the manifest side -----------------------------------------------------------
+
+    @classmethod
+    def validate(cls, kind: str, model: Any, context: ValidateContext
+                 ) -> list[ValidationProblem]:
+        """Port and volume syntax, reserved labels, durations, a gateway without subnet."""
+        problems = super().validate(kind, model, context)
+        if kind == "network" and model.gateway and not model.subnet:
+            problems.append(ValidationProblem(context.at("gateway"),
+                                              f"network {context.name}: a gateway needs a "
+                                              "subnet"))
+        if kind != "container":
+            return problems
+        checks: list[tuple[tuple[str | int, ...], Callable[[], object]]] = []
+        for index, port in enumerate(model.ports):
+            checks.append((("ports", index), lambda port=port: canon.port_bindings(port)))
+        for index, volume in enumerate(model.volumes):
+            checks.append((("volumes", index),
+                           lambda volume=volume: canon.volume(volume, context.base_dir)))
+        if model.healthcheck is not None:
+            for name in ("interval", "timeout", "start_period"):
+                value = getattr(model.healthcheck, name)
+                checks.append((("healthcheck", name),
+                               lambda value=value: canon.parse_duration(value)))
+        for path, check in checks:
+            try:
+                check()
+            except ProviderError as exc:
+                problems.append(ValidationProblem(context.at(*path), exc.message))
+        for key in model.labels:
+            if key.startswith(normalise.DECL_LABEL_PREFIX):
+                problems.append(ValidationProblem(
+                    context.at("labels", key), f"label {key!r}: the io.decl. prefix is "
+                    "reserved for decl's own marks", key=True))
+        return problems
 
     def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
         """The canonical spec of a manifest container, network or volume."""
@@ -117,36 +161,72 @@ class DockerProvider(Provider):
 
     # -- changes -----------------------------------------------------------------------
 
-    def apply(
-        self,
-        change: Change,
-        desired: Desired | None,
-        observed: Observed | None,
-        conn: Any,
-        progress: Progress,
-    ) -> None:
-        """Carry out one change on the engine."""
-        reader = _reader(conn)
-        if (isinstance(reader, UnixReader) and change.action is Action.CREATE
-                and desired is not None and LocalCreate(reader, change, desired, progress).run()):
+    def create(self, op: Operation) -> None:
+        """Create the object (straight over a local socket when no pull is needed)."""
+        reader = _reader(op.conn)
+        if isinstance(reader, UnixReader) and LocalCreate(reader, op).run():
             return
-        import docker.errors
+        with _engine_errors(op) as client:
+            change = _change_for(op.change.kind)(client, op)
+            change.prepare()
+            change.create()
 
-        client = get_client(conn.host, conn.config, conn)
-        what = f"{change.kind} {change.name}"
-        try:
-            if change.kind == "container":
-                _ContainerChange(client, change, desired, observed, progress).run()
-            elif change.kind == "network":
-                _apply_network(client, change, desired, observed, progress)
-            else:
-                _apply_volume(client, change, desired, observed, progress)
-        except docker.errors.APIError as exc:
-            raise ProviderError(f"{change.action.value} {what} on host {conn.host}: "
-                                f"{exc.explanation or exc}") from None
-        except docker.errors.DockerException as exc:
-            raise ProviderError(f"{change.action.value} {what} on host {conn.host}: {exc}") \
-                from None
+    def replace(self, op: Operation) -> None:
+        """Pull first (a container), then remove the old object and create the new one."""
+        with _engine_errors(op) as client:
+            change = _change_for(op.change.kind)(client, op)
+            change.prepare()
+            change.remove(check=True)
+            change.create()
+
+    def adopt(self, op: Operation) -> None:
+        """A container is recreated with this project's marks; the engine cannot add labels
+        to an existing network or volume."""
+        if op.change.kind != "container":
+            raise ProviderError(f"{op.change.kind} {op.name}: the engine cannot add labels to "
+                                f"an existing {op.change.kind}; remove it by hand and let "
+                                "decl create it")
+        with _engine_errors(op) as client:
+            change = _ContainerChange(client, op)
+            change.prepare()
+            change.remove(check=False)
+            change.create()
+
+    def update(self, op: Operation) -> None:
+        """Container limits and restart policy in place, then the run state."""
+        with _engine_errors(op) as client:
+            _change_for(op.change.kind)(client, op).update()
+
+    def delete(self, op: Operation) -> None:
+        """Remove the object after checking the marks it carries now."""
+        with _engine_errors(op) as client:
+            _change_for(op.change.kind)(client, op).remove(check=True)
+
+    def start(self, op: Operation) -> None:
+        """Start (or unpause) a container."""
+        with _engine_errors(op) as client:
+            _ContainerChange(client, op).start()
+
+    def stop(self, op: Operation) -> None:
+        """Stop a container."""
+        with _engine_errors(op) as client:
+            _ContainerChange(client, op).stop()
+
+
+@contextlib.contextmanager
+def _engine_errors(op: Operation) -> Iterator[Any]:
+    """The docker SDK client of the operation's host; engine errors as ProviderErrors."""
+    import docker.errors
+
+    conn = op.conn
+    what = f"{op.change.kind} {op.name}"
+    try:
+        yield get_client(conn.host, conn.config, conn)
+    except docker.errors.APIError as exc:
+        raise ProviderError(f"{op.action.value} {what} on host {conn.host}: "
+                            f"{exc.explanation or exc}") from None
+    except docker.errors.DockerException as exc:
+        raise ProviderError(f"{op.action.value} {what} on host {conn.host}: {exc}") from None
 
 
 def container_spec(model: Any, context: DesiredContext) -> dict[str, Any]:
@@ -317,80 +397,84 @@ class _Discoverer:
         ))
 
 
-class _ContainerChange:
+class _ObjectChange:
+    """One change to one engine object, through the SDK client."""
+
+    kind = ""
+
+    def __init__(self, client: Any, op: Operation) -> None:
+        self.client = client
+        self.op = op
+        self.name = op.name
+
+    def prepare(self) -> None:
+        """Work that can happen before the old object goes (a pull)."""
+
+    def labels(self) -> dict[str, str]:
+        """The marks the new object carries."""
+        return self.op.marks().as_labels()
+
+    def create(self) -> None:
+        raise NotImplementedError
+
+    def remove(self, check: bool) -> None:
+        raise NotImplementedError
+
+    def update(self) -> None:
+        raise ProviderError(f"{self.op.address}: a {self.kind} cannot change in place")
+
+    def owned(self, labels: dict[str, str] | None) -> None:
+        """The ownership check before a delete, on the labels the engine has now."""
+        ensure_owned(self.op, Marks.from_labels(labels), f"{self.kind} {self.name!r}")
+
+
+class _ContainerChange(_ObjectChange):
     """One change to one container."""
 
-    def __init__(self, client: Any, change: Change, desired: Desired | None,
-                 observed: Observed | None, progress: Progress) -> None:
-        self.client = client
-        self.change = change
-        self.desired = desired
-        self.observed = observed
-        self.progress = progress
-        self.name = change.name
-
-    def run(self) -> None:
-        action = self.change.action
-        if action is Action.CREATE:
-            self._pull()
-            self._create()
-        elif action in (Action.REPLACE, Action.ADOPT):
-            self._pull()
-            self._remove()
-            self._create()
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART):
-            self._update()
-        elif action is Action.DELETE:
-            self._remove()
-        elif action is Action.START:
-            self._start()
-        elif action is Action.STOP:
-            self._stop()
+    kind = "container"
 
     def _handle(self) -> str:
-        if self.observed is not None and self.observed.handle.get("id"):
-            return str(self.observed.handle["id"])
+        observed = self.op.observed
+        if observed is not None and observed.handle.get("id"):
+            return str(observed.handle["id"])
         return self.name
 
-    def _pull(self) -> None:
-        spec = self._spec()
-        images.ensure(self.client, spec["image"], spec.get("pull", "missing"), self.progress)
+    def prepare(self) -> None:
+        spec = self.op.need_desired().spec
+        images.ensure(self.client, spec["image"], spec.get("pull", "missing"), self.op.progress)
 
-    def _spec(self) -> dict[str, Any]:
-        if self.desired is None:
-            raise ProviderError(f"container {self.name}: no manifest entry to create it from")
-        return self.desired.spec
-
-    def _create(self) -> None:
-        assert self.desired is not None
-        spec = self._spec()
-        labels = self.desired.marks(_project(self.change, self.observed)).as_labels()
-        kwargs = create.container_kwargs(self.name, spec, labels)
-        self.progress(f"creating container {self.name}", None)
+    def create(self) -> None:
+        spec = self.op.need_desired().spec
+        kwargs = create.container_kwargs(self.name, spec, self.labels())
+        self.op.progress(f"creating container {self.name}", None)
         container_id = create.create_container(self.client, kwargs)
         for network in create.extra_networks(spec):
             self.client.api.connect_container_to_network(container_id, network)
-        if self.change.target_state == "running":
-            self.progress(f"starting container {self.name}", None)
+        if self.op.target_state == "running":
+            self.op.progress(f"starting container {self.name}", None)
             self.client.api.start(container_id)
 
-    def _remove(self) -> None:
+    def remove(self, check: bool) -> None:
         import docker.errors
 
-        self.progress(f"removing container {self.name}", None)
         try:
+            if check:
+                self.owned(self.client.api.inspect_container(self._handle())
+                           .get("Config", {}).get("Labels"))
+            self.op.progress(f"removing container {self.name}", None)
             self.client.api.remove_container(self._handle(), force=True, v=False)
         except docker.errors.NotFound:
             pass
 
-    def _update(self) -> None:
-        changed = {f.path.split(".")[0] for f in self.change.fields}
-        assert self.desired is not None
-        body = create.update_body({k: self.desired.spec.get(k) for k in changed})
+    def update(self) -> None:
+        changed = self.op.changed_fields()
+        desired = self.op.need_desired()
+        body = create.update_body({k: desired.spec.get(k) for k in changed})
         if body:
             import docker.errors
 
-            self.progress(f"updating container {self.name}: {', '.join(sorted(changed))}", None)
+            self.op.progress(f"updating container {self.name}: {', '.join(sorted(changed))}",
+                             None)
             api = self.client.api
             response = api._post_json(api._url("/containers/{0}/update", self._handle()),
                                       data=body)
@@ -399,90 +483,90 @@ class _ContainerChange:
             except docker.errors.NotFound:
                 # Podman before 5 has no update endpoint in its docker API: recreate.
                 api.inspect_container(self._handle())  # the container itself is there
-                self.progress(f"the engine cannot update containers in place: recreating "
-                              f"{self.name}", None)
-                self._pull()
-                self._remove()
-                self._create()
+                self.op.progress(f"the engine cannot update containers in place: recreating "
+                                 f"{self.name}", None)
+                self.prepare()
+                self.remove(check=True)
+                self.create()
                 return
-        state = self.observed.state if self.observed is not None else "stopped"
-        if self.change.target_state == "running" and state != "running":
-            self._start()
-        elif self.change.target_state == "stopped" and state == "running":
-            self._stop()
+        observed = self.op.observed
+        state = observed.state if observed is not None else "stopped"
+        if self.op.target_state == "running" and state != "running":
+            self.start()
+        elif self.op.target_state == "stopped" and state == "running":
+            self.stop()
 
-    def _start(self) -> None:
-        self.progress(f"starting container {self.name}", None)
-        if self.observed is not None and self.observed.state == "paused":
+    def start(self) -> None:
+        self.op.progress(f"starting container {self.name}", None)
+        observed = self.op.observed
+        if observed is not None and observed.state == "paused":
             self.client.api.unpause(self._handle())
             return
         self.client.api.start(self._handle())
 
-    def _stop(self) -> None:
-        self.progress(f"stopping container {self.name}", None)
+    def stop(self) -> None:
+        self.op.progress(f"stopping container {self.name}", None)
         self.client.api.stop(self._handle(), timeout=STOP_TIMEOUT)
 
 
-def _apply_network(client: Any, change: Change, desired: Desired | None,
-                   observed: Observed | None, progress: Progress) -> None:
-    import docker.errors
-    import docker.types
+class _NetworkChange(_ObjectChange):
+    kind = "network"
 
-    name = change.name
-    if change.action in (Action.DELETE, Action.REPLACE):
-        net = client.api.inspect_network(name)
-        attached = normalise.network_users(net)
-        if attached:
-            raise ProviderError(f"network {name} is still used by container(s) "
-                                f"{', '.join(attached)}: not deleted")
-        progress(f"removing network {name}", None)
-        try:
-            client.api.remove_network(name)
-        except docker.errors.NotFound:
-            pass
-    if change.action in (Action.CREATE, Action.REPLACE):
-        assert desired is not None
-        spec = desired.spec
-        labels = desired.marks(_project(change, observed)).as_labels()
-        kwargs = create.network_kwargs(name, spec, labels)
+    def create(self) -> None:
+        import docker.types
+
+        spec = self.op.need_desired().spec
+        kwargs = create.network_kwargs(self.name, spec, self.labels())
         if spec.get("subnet"):
             kwargs["ipam"] = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
                 subnet=spec["subnet"], gateway=spec.get("gateway"))])
-        progress(f"creating network {name}", None)
-        client.networks.create(**kwargs)
-    if change.action is Action.ADOPT:
-        raise ProviderError(f"network {name}: the engine cannot add labels to an existing "
-                            "network; remove it by hand and let decl create it")
+        self.op.progress(f"creating network {self.name}", None)
+        self.client.networks.create(**kwargs)
 
+    def remove(self, check: bool) -> None:
+        import docker.errors
 
-def _apply_volume(client: Any, change: Change, desired: Desired | None,
-                  observed: Observed | None, progress: Progress) -> None:
-    import docker.errors
-
-    name = change.name
-    if change.action in (Action.DELETE, Action.REPLACE):
-        progress(f"removing volume {name}", None)
         try:
-            client.api.remove_volume(name)
+            net = self.client.api.inspect_network(self.name)
+        except docker.errors.NotFound:
+            return
+        if check:
+            self.owned(net.get("Labels"))
+        attached = normalise.network_users(net)
+        if attached:
+            raise ProviderError(f"network {self.name} is still used by container(s) "
+                                f"{', '.join(attached)}: not deleted")
+        self.op.progress(f"removing network {self.name}", None)
+        try:
+            self.client.api.remove_network(self.name)
         except docker.errors.NotFound:
             pass
-    if change.action in (Action.CREATE, Action.REPLACE):
-        assert desired is not None
-        labels = desired.marks(_project(change, observed)).as_labels()
-        progress(f"creating volume {name}", None)
-        client.volumes.create(**create.volume_kwargs(name, desired.spec, labels))
-    if change.action is Action.ADOPT:
-        raise ProviderError(f"volume {name}: the engine cannot add labels to an existing "
-                            "volume; decl cannot adopt it")
 
 
-def _project(change: Change, observed: Observed | None) -> str:
-    """The project whose marks apply() writes."""
-    if change.project:
-        return change.project
-    if observed is not None and observed.marks is not None and observed.marks.project:
-        return observed.marks.project
-    raise ProviderError(f"{change.address}: the change names no project to mark the object with")
+class _VolumeChange(_ObjectChange):
+    kind = "volume"
+
+    def create(self) -> None:
+        self.op.progress(f"creating volume {self.name}", None)
+        self.client.volumes.create(**create.volume_kwargs(self.name,
+                                                          self.op.need_desired().spec,
+                                                          self.labels()))
+
+    def remove(self, check: bool) -> None:
+        import docker.errors
+
+        try:
+            if check:
+                self.owned(self.client.api.inspect_volume(self.name).get("Labels"))
+            self.op.progress(f"removing volume {self.name}", None)
+            self.client.api.remove_volume(self.name)
+        except docker.errors.NotFound:
+            pass
+
+
+def _change_for(kind: str) -> type[_ObjectChange]:
+    return {"container": _ContainerChange, "network": _NetworkChange,
+            "volume": _VolumeChange}[kind]
 
 
 class LocalCreate:
@@ -494,17 +578,17 @@ class LocalCreate:
     through the SDK instead (`run()` returns False).
     """
 
-    def __init__(self, engine: UnixReader, change: Change, desired: Desired,
-                 progress: Progress) -> None:
+    def __init__(self, engine: UnixReader, op: Operation) -> None:
         self.engine = engine
-        self.change = change
-        self.desired = desired
-        self.progress = progress
+        self.op = op
+        self.change = op.change
+        self.desired = op.need_desired()
+        self.progress = op.progress
 
     def run(self) -> bool:
         """True when the object was created here; False to let the SDK path do it."""
         spec = self.desired.spec
-        labels = self.desired.marks(self.change.project).as_labels()
+        labels = self.op.marks().as_labels()
         name = self.change.name
         try:
             if self.change.kind == "network":

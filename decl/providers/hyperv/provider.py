@@ -9,18 +9,26 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from decl.connections.base import CommandTimeout, Connection
-from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
-from decl.errors import ManifestError, ProviderError
+from decl.errors import ProviderError
 from decl.manifest.model import check_windows_path
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.base import (
+    Availability,
+    DesiredContext,
+    Discovery,
+    Operation,
+    Progress,
+    ValidateContext,
+    ValidationProblem,
+)
 from decl.providers.hyperv import notes as vm_notes
 from decl.providers.hyperv import powershell as ps
+from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
 
 PENDING_HASH = "pending"
 DEFAULT_SWITCH = "Default Switch"
@@ -50,10 +58,8 @@ TRAITS = KindTraits(
 )
 
 
-class HypervOptions(BaseModel):
+class HypervOptions(VmOptions):
     """`options:` of a VM with `provider: hyperv`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     generation: Literal[1, 2] | None = Field(
         None, description="VM generation (default: 2 for firmware uefi, 1 for bios).")
@@ -67,9 +73,10 @@ class HypervOptions(BaseModel):
     disk_mode: Literal["differencing", "copy"] = Field(
         "differencing", description="How a disk is made from `image`: a differencing disk "
         "on top of it, or a copy.")
-    stop_timeout: float = Field(
-        120.0, gt=0, description="Seconds a graceful shutdown may take before the VM is "
-        "turned off.")
+    shutdown_timeout: float = Field(
+        120.0, ge=0, validation_alias=AliasChoices("shutdown_timeout", "stop_timeout"),
+        description="Seconds a graceful shutdown (Stop-VM) may take before the VM is turned "
+        "off (Stop-VM -TurnOff); `stop_timeout` is an older name of it.")
     powershell: Literal["powershell.exe", "pwsh"] | None = Field(
         None, description="PowerShell to run (default: powershell.exe, else pwsh).")
 
@@ -77,18 +84,6 @@ class HypervOptions(BaseModel):
     @classmethod
     def _windows(cls, value: str | None) -> str | None:
         return None if value is None else check_windows_path(value)
-
-
-def parse_options(address: str, options: dict[str, Any]) -> HypervOptions:
-    """The VM's options, validated (ManifestError naming the address otherwise)."""
-    try:
-        return HypervOptions.model_validate(options or {})
-    except ValidationError as exc:
-        parts = []
-        for item in exc.errors():
-            loc = ".".join(str(p) for p in item.get("loc", ()))
-            parts.append(f"options.{loc}: {item.get('msg')}" if loc else str(item.get("msg")))
-        raise ManifestError(f"{address}: invalid hyperv options: " + "; ".join(parts)) from None
 
 
 def vm_state(value: Any) -> str:
@@ -104,50 +99,47 @@ def windows_join(directory: str, name: str) -> str:
     return directory.rstrip("\\/") + "\\" + name
 
 
-class HypervProvider(Provider):
+class HypervProvider(VmProvider[HypervOptions]):
     """`vms:` with `provider: hyperv`."""
 
     name: ClassVar[str] = "hyperv"
-    kinds: ClassVar[tuple[str, ...]] = ("vm",)
     traits: ClassVar[dict[str, KindTraits]] = {"vm": TRAITS}
     parallel_limit: ClassVar[int | None] = 2
+    options_model = HypervOptions
+    support = VmSupport(arches=frozenset({"x86_64", "aarch64"}), cdrom=False,
+                        cloud_init=False, memory_multiple=MIB2, min_memory=32 * 1024 * 1024)
 
     def __init__(self) -> None:
-        self._project: str | None = None
-        self._exe: dict[str, str] = {}
+        self._exe: dict[str, str] = {}  # PowerShell found per host: a cache, not call state
 
     # -- desired -------------------------------------------------------------------------
 
+    @classmethod
+    def validate_vm(cls, model: Any, options: Any, context: ValidateContext
+                    ) -> list[ValidationProblem]:
+        """generation against firmware; disk images are .vhdx paths on the Windows host."""
+        problems = []
+        generation = 2 if model.firmware == "uefi" else 1
+        if options.generation is not None and "firmware" in model.model_fields_set \
+                and options.generation != generation:
+            problems.append(ValidationProblem(context.at("options", "generation"), (
+                f"options.generation {options.generation} contradicts firmware "
+                f"{model.firmware}")))
+        for index, disk in enumerate(model.disks):
+            if disk.image is None:
+                continue
+            try:
+                check_windows_path(disk.image)
+            except ValueError as exc:
+                problems.append(ValidationProblem(context.at("disks", index, "image"), (
+                    f"{exc} (Hyper-V takes a .vhdx or .vhd on the Windows host)")))
+        return problems
+
     def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
         """cpus, memory, generation, switch, disks (and how they are made), path."""
-        self._project = context.project
-        address = f"vm.{name}"
-        options = parse_options(address, model.options)
-        unsupported = [f for f in ("cdrom", "cloud_init") if getattr(model, f) is not None]
-        if unsupported:
-            raise ManifestError(f"{address}: the hyperv provider does not support "
-                                f"{' or '.join(unsupported)} yet")
-        if model.arch not in (None, "x86_64", "aarch64"):
-            raise ManifestError(f"{address}: Hyper-V runs only guests of the host's "
-                                f"architecture, not {model.arch}")
-        if model.memory % MIB2 or model.memory < 32 * 1024 * 1024:
-            raise ManifestError(f"{address}: Hyper-V needs memory in whole multiples of 2MiB "
-                                f"and at least 32MiB, not {format_size(model.memory)}")
-        generation = 2 if model.firmware == "uefi" else 1
-        if options.generation is not None:
-            if "firmware" in model.model_fields_set and options.generation != generation:
-                raise ManifestError(f"{address}: options.generation {options.generation} "
-                                    f"contradicts firmware {model.firmware}")
-            generation = options.generation
-        disks = []
-        for index, disk in enumerate(model.disks):
-            if disk.image is not None:
-                try:
-                    check_windows_path(disk.image)
-                except ValueError as exc:
-                    raise ManifestError(f"{address}: disks[{index}].image: {exc} (Hyper-V "
-                                        "takes a .vhdx or .vhd on the Windows host)") from None
-            disks.append({"size": disk.size, "image": disk.image})
+        options = self.options_of(model)
+        generation = options.generation or (2 if model.firmware == "uefi" else 1)
+        disks = [{"size": disk.size, "image": disk.image} for disk in model.disks]
         if options.switch is not None:
             switch = options.switch
         elif model.network.mode == "bridge":
@@ -207,7 +199,6 @@ class HypervProvider(Provider):
 
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """Every VM, its network adapters and disks, and the virtual switches: one script."""
-        self._project = project
         exe = self._powershell(conn, wanted[0] if wanted else None)
         text = ps.checked(conn, exe, ps.script(
             "Get-VM | Select-Object Name, Id, State, ProcessorCount, MemoryStartup, "
@@ -301,37 +292,100 @@ class HypervProvider(Provider):
                     "created": created, "attached": attached},
         )
 
-    # -- apply ---------------------------------------------------------------------------
+    # -- backend primitives ----------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """create, update(_restart), replace, delete, start, stop, adopt."""
-        self._project = change.project or self._project  # the marks carry the plan's project
-        exe = self._powershell(conn, desired)
-        action = change.action
-        if action is Action.CREATE:
-            self._create(conn, exe, _need(desired, change), progress)
-        elif action is Action.REPLACE:
-            self._delete(conn, exe, change, _existing(observed, change), progress)
-            self._create(conn, exe, _need(desired, change), progress)
-        elif action is Action.DELETE:
-            self._delete(conn, exe, change, _existing(observed, change), progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            self._update(conn, exe, change, _need(desired, change), _existing(observed, change),
-                         progress)
-        elif action is Action.START:
-            self._start(conn, exe, change.address, _existing(observed, change), progress)
-        elif action is Action.STOP:
-            self._stop(conn, exe, change.address, _existing(observed, change), desired, progress)
-        else:
-            raise ProviderError(f"{change.address}: the hyperv provider cannot {action.value}")
-
-    def _vm(self, vm_id: str) -> str:
+    @staticmethod
+    def _vm(vm_id: str) -> str:
         return ps.command("Get-VM", Id=vm_id)
 
-    def _create(self, conn: Connection, exe: str, desired: Desired, progress: Progress) -> None:
+    def _id(self, op: Operation) -> str:
+        observed = op.need_observed()
+        if not observed.handle.get("id"):
+            raise ProviderError(f"{op.address}: the VM was not found on host {op.conn.host}")
+        return str(observed.handle["id"])
+
+    def _get(self, op: Operation, vm_id: str) -> dict[str, Any] | None:
+        """Name, State and Notes of the VM now (None when it is gone)."""
+        exe = self._powershell(op.conn, op.desired)
+        result = ps.run(op.conn, exe, ps.script(
+            ps.command("Get-VM", Id=vm_id, ErrorAction="SilentlyContinue")
+            + " | Select-Object Name, State, Notes | ConvertTo-Json"))
+        if not result.ok:
+            raise ProviderError(f"{op.address}: Get-VM failed: {ps.error_text(result)}")
+        try:
+            found = ps.parse_json_list(result.out)
+        except ValueError:
+            return None
+        return found[0] if found else None
+
+    def _vm_id(self, op: Operation) -> str:
+        """The VM's id: found by discovery, or made by define() in this operation."""
+        if op.observed is not None and op.observed.handle.get("id"):
+            return str(op.observed.handle["id"])
+        exe = self._powershell(op.conn, op.desired)
+        out = ps.checked(op.conn, exe, ps.script(
+            ps.command("Get-VM", Name=op.name) + " | Select-Object Id, Notes | ConvertTo-Json"),
+            f"{op.address}: finding VM {op.name!r}")
+        for vm in ps.parse_json_list(out):
+            marks, _, _ = vm_notes.parse_notes(vm.get("Notes"))
+            if marks is not None and marks.project == op.project and \
+                    marks.address == op.address:
+                return str(vm["Id"])
+        raise ProviderError(f"{op.address}: the VM was not found on host {op.conn.host}")
+
+    def read_marks(self, op: Operation) -> Marks | None:
+        """The marks in the VM's Notes."""
+        vm = self._get(op, self._id(op))
+        return vm_notes.parse_notes(vm.get("Notes"))[0] if vm is not None else None
+
+    def power_state(self, op: Operation) -> str | None:
+        """Get-VM's State, in decl's words."""
+        vm = self._get(op, self._vm_id(op))
+        return vm_state(vm.get("State")) if vm is not None else None
+
+    def power_on(self, op: Operation, options: HypervOptions) -> None:
+        """Start-VM."""
+        exe = self._powershell(op.conn, op.desired)
+        op.progress(f"Start-VM {op.name}", None)
+        ps.checked(op.conn, exe, ps.script(f"{self._vm(self._vm_id(op))} | Start-VM"),
+                   f"{op.address}: starting VM {op.name!r}")
+
+    def soft_stop(self, op: Operation, options: HypervOptions) -> bool:
+        """Stop-VM -Force: a shutdown through the guest, waited for up to shutdown_timeout."""
+        exe = self._powershell(op.conn, op.desired)
+        timeout = options.shutdown_timeout
+        op.progress(f"Stop-VM {op.name} (shutdown, up to {timeout:g} s)", None)
+        try:
+            result = ps.run(op.conn, exe, ps.script(f"{self._vm(self._vm_id(op))} | "
+                                                    "Stop-VM -Force"), timeout=timeout)
+        except CommandTimeout:
+            return True  # still shutting down: the base waits out the rest, then turns off
+        if not result.ok:
+            op.progress(f"Stop-VM failed: {ps.error_text(result)}", None)
+        return result.ok
+
+    def hard_stop(self, op: Operation, options: HypervOptions) -> None:
+        """Stop-VM -TurnOff."""
+        exe = self._powershell(op.conn, op.desired)
+        op.progress(f"Stop-VM {op.name} -TurnOff", None)
+        ps.checked(op.conn, exe, ps.script(f"{self._vm(self._vm_id(op))} | "
+                                           "Stop-VM -TurnOff -Force"),
+                   f"{op.address}: turning off VM {op.name!r}")
+
+    def grow_disk(self, op: Operation, options: HypervOptions, dev: str, size: int,
+                  running: bool) -> None:
+        """Hyper-V disks are replaced, not grown (their policy says so)."""
+        raise ProviderError(f"{op.address}: the hyperv provider does not grow disks in place")
+
+    def disk_sizes(self, spec: dict[str, Any]) -> dict[str, int | None]:
+        """No disk grows in place on Hyper-V: a size change replaces the VM."""
+        return {}
+
+    def define(self, op: Operation, options: HypervOptions) -> None:
+        """Make the disks, New-VM, mark it (pending), then configure it and mark it done."""
+        conn, desired = op.conn, op.need_desired()
+        exe = self._powershell(conn, desired)
         spec = desired.spec
-        options = parse_options(desired.address, desired.model.options if desired.model else {})
         what = f"{desired.address}: creating VM {desired.name!r}"
         made: list[str] = []
         paths: list[str] = []
@@ -342,11 +396,11 @@ class HypervProvider(Provider):
                 suffix = "" if index == 0 else f"-disk{index}"
                 paths.append(windows_join(directory, f"{desired.name}{suffix}.vhdx"))
             try:
-                self._make_disks(conn, exe, what, directory, spec, paths, made, progress)
+                self._make_disks(conn, exe, what, directory, spec, paths, made, op.progress)
             except ProviderError:
                 self._remove_files(conn, exe, made)
                 raise
-        progress(f"New-VM {desired.name}", None)
+        op.progress(f"New-VM {desired.name}", None)
         new_vm = ps.command("New-VM", Name=desired.name, Generation=spec["generation"],
                             MemoryStartupBytes=spec["memory"],
                             VHDPath=paths[0] if paths else None, NoVHD=not paths,
@@ -360,8 +414,9 @@ class HypervProvider(Provider):
             raise ProviderError(str(exc)) from None
         created = {"disks": spec["disks"], "disk_mode": spec.get("disk_mode"),
                    "path": spec.get("path"), "made": made}
-        project = self._project or ""
-        pending = vm_notes.with_marks("", Marks(project, desired.address, PENDING_HASH), created)
+        marks = op.marks()
+        pending = vm_notes.with_marks("", Marks(marks.project, desired.address, PENDING_HASH),
+                                      created)
         try:
             ps.checked(conn, exe, ps.script(f"{self._vm(vm_id)} | "
                                             + ps.command("Set-VM", Notes=pending)),
@@ -373,13 +428,53 @@ class HypervProvider(Provider):
             raise
         statements = [f"{self._vm(vm_id)} | " + ps.command("Add-VMHardDiskDrive", Path=path)
                       for path in paths[1:]]
-        final = vm_notes.with_marks("", desired.marks(project), created)
+        final = vm_notes.with_marks("", marks, created)
         statements.append(f"{self._vm(vm_id)} | " + ps.command(
             "Set-VM", ProcessorCount=spec["cpus"], Notes=final))
-        progress(f"Set-VM {desired.name}: {spec['cpus']} CPUs", None)
+        op.progress(f"Set-VM {desired.name}: {spec['cpus']} CPUs", None)
         ps.checked(conn, exe, ps.script(*statements), f"{desired.address}: configuring the VM")
-        if desired.state == "running":
-            self._start_id(conn, exe, desired.address, vm_id, desired.name, progress)
+
+    def modify(self, op: Operation, options: HypervOptions, fields: set[str]) -> None:
+        """Set-VM (cpus, memory, Notes with the marks) and the network adapter's switch."""
+        conn, desired, observed = op.conn, op.need_desired(), op.need_observed()
+        exe = self._powershell(conn, desired)
+        spec = desired.spec
+        vm_id = self._id(op)
+        created = observed.handle.get("created") or {
+            k: spec.get(k) for k in ("disks", "disk_mode", "path")}
+        notes = vm_notes.with_marks(observed.handle.get("notes", ""), op.marks(), created)
+        params: dict[str, Any] = {"Notes": notes}
+        if "cpus" in fields:
+            params["ProcessorCount"] = spec["cpus"]
+        if "memory" in fields:
+            params["MemoryStartupBytes"] = spec["memory"]
+        statements = []
+        if "switch" in fields:
+            adapters = f"{self._vm(vm_id)} | Get-VMNetworkAdapter | "
+            if spec["switch"]:
+                statements.append(adapters + ps.command("Connect-VMNetworkAdapter",
+                                                        SwitchName=spec["switch"]))
+            else:
+                statements.append(adapters + "Disconnect-VMNetworkAdapter")
+        statements.append(f"{self._vm(vm_id)} | " + ps.command("Set-VM", **params))
+        op.progress(f"Set-VM {desired.name}", None)
+        ps.checked(conn, exe, ps.script(*statements), f"{desired.address}: updating the VM")
+
+    def remove(self, op: Operation, options: HypervOptions) -> None:
+        """Remove-VM, then the disk files decl made (nothing else)."""
+        conn, observed = op.conn, op.need_observed()
+        exe = self._powershell(conn, op.desired)
+        vm_id = self._id(op)
+        name = observed.handle.get("name")
+        made = list((observed.handle.get("created") or {}).get("made") or [])
+        op.progress(f"Remove-VM {name}" + (f" and {len(made)} disk(s)" if made else ""), None)
+        ps.checked(conn, exe, ps.script(f"{self._vm(vm_id)} | Remove-VM -Force"),
+                   f"{op.address}: removing VM {name!r}")
+        if made:
+            ps.checked(conn, exe, ps.script(*[
+                ps.command("Remove-Item", LiteralPath=p, Force=True,
+                           ErrorAction="SilentlyContinue") for p in made]),
+                f"{op.address}: deleting the disks of {name!r}")
 
     def _vhd_root(self, conn: Connection, exe: str, what: str) -> str:
         out = ps.checked(conn, exe, ps.script(
@@ -423,101 +518,6 @@ class HypervProvider(Provider):
         ps.run(conn, exe, ps.script(*[
             ps.command("Remove-Item", LiteralPath=p, Force=True, ErrorAction="SilentlyContinue")
             for p in paths]))
-
-    def _update(self, conn: Connection, exe: str, change: Change, desired: Desired,
-                observed: Observed, progress: Progress) -> None:
-        spec = desired.spec
-        vm_id = observed.handle["id"]
-        fields = {f.path.split(".")[0] for f in change.fields}
-        state = observed.state
-        if change.action is Action.UPDATE_RESTART and state == "running":
-            self._stop(conn, exe, desired.address, observed, desired, progress)
-            state = "stopped"
-        created = observed.handle.get("created") or {
-            k: spec.get(k) for k in ("disks", "disk_mode", "path")}
-        notes = vm_notes.with_marks(observed.handle.get("notes", ""),
-                                    desired.marks(self._project or ""), created)
-        params: dict[str, Any] = {"Notes": notes}
-        if "cpus" in fields:
-            params["ProcessorCount"] = spec["cpus"]
-        if "memory" in fields:
-            params["MemoryStartupBytes"] = spec["memory"]
-        statements = []
-        if "switch" in fields:
-            adapters = f"{self._vm(vm_id)} | Get-VMNetworkAdapter | "
-            if spec["switch"]:
-                statements.append(adapters + ps.command("Connect-VMNetworkAdapter",
-                                                        SwitchName=spec["switch"]))
-            else:
-                statements.append(adapters + "Disconnect-VMNetworkAdapter")
-        statements.append(f"{self._vm(vm_id)} | " + ps.command("Set-VM", **params))
-        progress(f"Set-VM {desired.name}", None)
-        ps.checked(conn, exe, ps.script(*statements), f"{desired.address}: updating the VM")
-        if desired.state == "running" and state != "running":
-            self._start_id(conn, exe, desired.address, vm_id, desired.name, progress)
-        elif desired.state == "stopped" and state == "running":
-            self._stop(conn, exe, desired.address, observed, desired, progress)
-
-    def _start(self, conn: Connection, exe: str, address: str, observed: Observed,
-               progress: Progress) -> None:
-        self._start_id(conn, exe, address, observed.handle["id"], observed.handle.get("name"),
-                       progress)
-
-    def _start_id(self, conn: Connection, exe: str, address: str, vm_id: str, name: Any,
-                  progress: Progress) -> None:
-        progress(f"Start-VM {name}", None)
-        ps.checked(conn, exe, ps.script(f"{self._vm(vm_id)} | Start-VM"),
-                   f"{address}: starting VM {name!r}")
-
-    def _stop(self, conn: Connection, exe: str, address: str, observed: Observed,
-              desired: Desired | None, progress: Progress) -> None:
-        """Shut down through the guest; turn off when that fails or takes too long."""
-        vm_id = observed.handle["id"]
-        name = observed.handle.get("name")
-        options = parse_options(address, desired.model.options
-                                if desired is not None and desired.model is not None else {})
-        progress(f"Stop-VM {name} (shutdown, up to {options.stop_timeout:g} s)", None)
-        try:
-            result = ps.run(conn, exe, ps.script(f"{self._vm(vm_id)} | Stop-VM -Force"),
-                            timeout=options.stop_timeout)
-            graceful = result.ok
-            reason = "" if result.ok else ps.error_text(result)
-        except CommandTimeout:
-            graceful, reason = False, f"no shutdown within {options.stop_timeout:g} s"
-        if graceful:
-            return
-        progress(f"Stop-VM {name} -TurnOff ({reason})", None)
-        ps.checked(conn, exe, ps.script(f"{self._vm(vm_id)} | Stop-VM -TurnOff -Force"),
-                   f"{address}: turning off VM {name!r}")
-
-    def _delete(self, conn: Connection, exe: str, change: Change, observed: Observed,
-                progress: Progress) -> None:
-        vm_id = observed.handle["id"]
-        name = observed.handle.get("name")
-        made = list((observed.handle.get("created") or {}).get("made") or [])
-        statements = []
-        if observed.state != "stopped":
-            statements.append(f"{self._vm(vm_id)} | Stop-VM -TurnOff -Force")
-        statements.append(f"{self._vm(vm_id)} | Remove-VM -Force")
-        progress(f"Remove-VM {name}" + (f" and {len(made)} disk(s)" if made else ""), None)
-        ps.checked(conn, exe, ps.script(*statements), f"{change.address}: removing VM {name!r}")
-        if made:
-            ps.checked(conn, exe, ps.script(*[
-                ps.command("Remove-Item", LiteralPath=p, Force=True,
-                           ErrorAction="SilentlyContinue") for p in made]),
-                f"{change.address}: deleting the disks of {name!r}")
-
-
-def _need(desired: Desired | None, change: Change) -> Desired:
-    if desired is None:
-        raise ProviderError(f"{change.address}: {change.action.value} needs the manifest entry")
-    return desired
-
-
-def _existing(observed: Observed | None, change: Change) -> Observed:
-    if observed is None or not observed.handle.get("id"):
-        raise ProviderError(f"{change.address}: the VM was not found on host {change.host}")
-    return observed
 
 
 __all__ = ["HypervOptions", "HypervProvider"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from decl.providers.vmbase import VmOptions
 
 
-class LibvirtOptions(BaseModel):
-    """libvirt-only settings of a VM."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class LibvirtOptions(VmOptions):
+    """libvirt-only settings of a VM (with the common `shutdown_timeout`)."""
 
     uri: str = Field("qemu:///system", description="libvirt connection URI on the VM's host.")
     domain_type: Literal["kvm", "qemu"] | None = Field(
@@ -25,8 +25,6 @@ class LibvirtOptions(BaseModel):
         "/var/lib/libvirt/images",
         description="Directory on the host for the disks, seeds and image cache decl makes.")
     network: str = Field("default", description="libvirt network used by network mode nat.")
-    shutdown_timeout: float = Field(
-        60.0, ge=0, description="Seconds a graceful shutdown may take before a hard stop.")
 
     def comparable(self) -> dict[str, str | None]:
         """The options compared with the domain (None: not managed)."""

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from decl.connections.base import Connection
-from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
-from decl.errors import DeclError, ProviderError
-from decl.providers import cloudinit, images
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.errors import ProviderError
+from decl.providers import images
+from decl.providers.base import (
+    Availability,
+    Discovery,
+    Operation,
+    ValidateContext,
+    ValidationProblem,
+    orphan_address,
+)
 from decl.providers.libvirt.domain_xml import (
     DiskDevice,
     DomainParams,
@@ -21,6 +25,7 @@ from decl.providers.libvirt.domain_xml import (
 )
 from decl.providers.libvirt.options import LibvirtOptions
 from decl.providers.libvirt.virsh import Virsh, capacities_from_stats, state_from_stats
+from decl.providers.vmbase import VmProvider, VmSupport
 from decl.providers.vmspec import (
     DEFAULT_MACHINE,
     HostFacts,
@@ -28,23 +33,12 @@ from decl.providers.vmspec import (
     disk_source_id,
     host_problem,
     make_disks,
-    options_error,
-    vm_spec,
-    vm_traits,
 )
 
 DEFAULT_URI = "qemu:///system"
 # CPU models used under emulation when options name none (libvirt's own default for
 # aarch64 is a 32-bit core).
 LIBVIRT_TCG_CPU = {"aarch64": "cortex-a57"}
-
-
-def parse_options(address: str, raw: dict[str, Any]) -> LibvirtOptions:
-    """A VM's `options`, checked; DeclError naming the bad option."""
-    try:
-        return LibvirtOptions(**raw)
-    except ValidationError as exc:
-        raise DeclError(options_error(address, exc)) from None
 
 
 def machine_matches(wanted: str | None, actual: str | None) -> bool:
@@ -102,22 +96,24 @@ def observed_spec(parsed: ParsedDomain, capacities: dict[str, int],
     }
 
 
-class LibvirtProvider(Provider):
+class LibvirtProvider(VmProvider[LibvirtOptions]):
     """Domains in libvirt: defined, started, changed and removed with virsh."""
 
     name = "libvirt"
-    kinds = ("vm",)
-    traits = {"vm": vm_traits()}
+    options_model = LibvirtOptions
+    support = VmSupport(memory_multiple=1024)
 
     def __init__(self) -> None:
         self.facts = HostFacts()
 
-    # -- desired ------------------------------------------------------------------------
-
-    def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
-        """The comparable spec; `options` are checked here so a typo fails at plan time."""
-        options = parse_options(f"vm.{name}", model.options)
-        return vm_spec(model, options.comparable())
+    @classmethod
+    def validate_vm(cls, model: Any, options: Any, context: ValidateContext
+                    ) -> list[ValidationProblem]:
+        """UEFI only where libvirt has firmware descriptors (x86_64, aarch64)."""
+        if model.firmware == "uefi" and model.arch not in (None, "x86_64", "aarch64"):
+            return [ValidationProblem(context.at("firmware"),
+                                      f"firmware: uefi is not supported for arch {model.arch}")]
+        return []
 
     # -- check and discover ----------------------------------------------------------------
 
@@ -138,8 +134,8 @@ class LibvirtProvider(Provider):
         found = Discovery()
         by_uri: dict[str, list[Desired]] = {}
         for desired in wanted:
-            uri = parse_options(desired.address, desired.model.options).uri \
-                if desired.model is not None else DEFAULT_URI
+            uri = self.options_of(desired.model).uri if desired.model is not None \
+                else DEFAULT_URI
             by_uri.setdefault(uri, []).append(desired)
         by_uri.setdefault(DEFAULT_URI, [])  # orphans under the default URI too
         for uri, items in by_uri.items():
@@ -159,10 +155,9 @@ class LibvirtProvider(Provider):
                 continue
             parsed = parse_domain(xml)
             desired = by_name.get(name)
-            ours = parsed.marks is not None and parsed.marks.project == project
-            if desired is None and not ours:
+            address = orphan_address(parsed.marks, project, desired)
+            if address is None:
                 continue
-            address = desired.address if desired else parsed.marks.address  # type: ignore[union-attr]
             state = state_from_stats(stats.get(name, {})) if name in stats else \
                 (virsh.domstate(name) or "stopped")
             capacities = capacities_from_stats(stats.get(name, {}))
@@ -188,9 +183,9 @@ class LibvirtProvider(Provider):
 
     def _problem(self, conn: Connection, desired: Desired, exists: bool,
                  networks: list[str]) -> str | None:
-        """A plan-time error for a wanted VM, or None."""
+        """A plan-time error of a wanted VM on its host, or None."""
         model = desired.model
-        options = parse_options(desired.address, model.options)
+        options = self.options_of(model)
         problem, arch = host_problem(conn, self.facts, model, "libvirt",
                                      "domain_type" if options.domain_type == "kvm" else None)
         if problem:
@@ -198,55 +193,54 @@ class LibvirtProvider(Provider):
         if model.network.mode == "nat" and options.network not in networks:
             return (f"libvirt network {options.network!r} is not active on host {conn.host} "
                     f"(virsh net-start {options.network})")
-        if model.memory % 1024:
-            return "memory must be a whole number of KiB"
         if exists:
             return None
-        if model.firmware == "uefi" and arch not in ("x86_64", "aarch64"):
-            return f"firmware: uefi is not supported for arch {arch}"
         return creation_problem(conn, model, arch, self.facts.uefi_firmware)
 
-    # -- apply ----------------------------------------------------------------------------
+    # -- backend primitives ----------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """Create, update (with a restart when needed), replace, delete, start, stop, adopt."""
-        action = change.action
-        if action is Action.DELETE:
-            if observed is not None:
-                self._delete(conn, observed, progress)
+    def _virsh(self, op: Operation, options: LibvirtOptions) -> Virsh:
+        if op.desired is None and op.observed is not None:
+            return Virsh(op.conn, str(op.observed.handle.get("uri", DEFAULT_URI)))
+        return Virsh(op.conn, options.uri)
+
+    def _parsed(self, op: Operation, options: LibvirtOptions) -> tuple[str, ParsedDomain]:
+        xml = self._virsh(op, options).dumpxml(op.name)
+        if xml is None:
+            raise ProviderError(f"{op.address}: domain {op.name!r} is gone")
+        return xml, parse_domain(xml)
+
+    def read_marks(self, op: Operation) -> Marks | None:
+        """The marks in the domain's <metadata>."""
+        xml = self._virsh(op, self.options_for(op)).dumpxml(op.name)
+        return parse_domain(xml).marks if xml is not None else None
+
+    def power_state(self, op: Operation) -> str | None:
+        """virsh domstate, in decl's words."""
+        return self._virsh(op, self.options_for(op)).domstate(op.name)
+
+    def power_on(self, op: Operation, options: LibvirtOptions) -> None:
+        """virsh start (resume when paused)."""
+        self._virsh(op, options).start(op.name)
+
+    def soft_stop(self, op: Operation, options: LibvirtOptions) -> bool:
+        """virsh shutdown (ACPI)."""
+        return self._virsh(op, options).run("shutdown", op.name).ok
+
+    def hard_stop(self, op: Operation, options: LibvirtOptions) -> None:
+        """virsh destroy."""
+        self._virsh(op, options).destroy(op.name)
+
+    def grow_disk(self, op: Operation, options: LibvirtOptions, dev: str, size: int,
+                  running: bool) -> None:
+        """virsh blockresize while running, qemu-img resize while stopped."""
+        if running:
+            self._virsh(op, options).blockresize(op.name, dev, size)
             return
-        if desired is None:
-            raise ProviderError(f"{change.address}: nothing in the manifest to {action.value}")
-        options = parse_options(desired.address, desired.model.options)
-        virsh = Virsh(conn, options.uri)
-        if action is Action.REPLACE:
-            if observed is not None:
-                self._delete(conn, observed, progress)
-            self._create(conn, virsh, change, desired, options, progress)
-        elif action is Action.CREATE:
-            self._create(conn, virsh, change, desired, options, progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            if observed is None:
-                raise ProviderError(f"{change.address}: the domain to change is gone")
-            self._update(conn, virsh, change, desired, observed, options, progress)
-        elif action is Action.START:
-            progress(f"starting {desired.name}", None)
-            virsh.start(desired.name)
-        elif action is Action.STOP:
-            progress(f"stopping {desired.name}", None)
-            virsh.stop(desired.name, options.shutdown_timeout)
-        else:
-            raise ProviderError(f"{change.address}: action {action.value} is not supported")
-
-    def _converge_state(self, virsh: Virsh, name: str, target: str | None,
-                        options: LibvirtOptions, progress: Progress) -> None:
-        if target == "running":
-            progress(f"starting {name}", None)
-            virsh.start(name)
-        elif target == "stopped":
-            progress(f"stopping {name}", None)
-            virsh.stop(name, options.shutdown_timeout)
+        paths = (op.observed.handle.get("disks") or {}) if op.observed is not None else {}
+        if not paths.get(dev):
+            raise ProviderError(f"{op.address}: disk {dev} has no file to grow")
+        images.resize_disk(op.conn, str(paths[dev]), size)
 
     def _placement(self, conn: Connection, desired: Desired,
                    options: LibvirtOptions) -> tuple[str, str, str, str | None]:
@@ -261,10 +255,12 @@ class LibvirtProvider(Provider):
             cpu_model = LIBVIRT_TCG_CPU.get(arch)
         return arch, domain_type, machine, cpu_model
 
-    def _create(self, conn: Connection, virsh: Virsh, change: Change, desired: Desired,
-                options: LibvirtOptions, progress: Progress) -> None:
+    def define(self, op: Operation, options: LibvirtOptions) -> None:
+        """Make the disks and the seed in the pool directory, then define the domain."""
+        conn, desired = op.conn, op.need_desired()
         model = desired.model
         name = desired.name
+        virsh = self._virsh(op, options)
         if virsh.dumpxml(name) is not None:
             raise ProviderError(f"{desired.address}: a domain named {name!r} already exists")
         arch, domain_type, machine, cpu_model = self._placement(conn, desired, options)
@@ -277,26 +273,25 @@ class LibvirtProvider(Provider):
             disks = []
             for dev, path, disk in make_disks(conn, model, lambda d: f"{pool}/{name}-{d}.qcow2",
                                               f"{pool}/decl-images", options.disk_mode, made,
-                                              progress):
+                                              op.progress):
                 record["disks"][dev] = {"path": path, "source": disk_source_id(disk),
                                         "made": True}
                 disks.append(DiskDevice(dev=dev, path=path))
-            cdroms = self._cdroms(conn, desired, pool, arch, record, made, progress)
-            params = self._params(desired, change.project, arch, domain_type, machine,
-                                  cpu_model, options, record)
+            cdroms = self._cdroms(op, pool, arch, record, made)
+            params = self._params(op, arch, domain_type, machine, cpu_model, options, record)
             params.disks = disks
             params.cdroms = cdroms
-            progress(f"defining domain {name}", None)
+            op.progress(f"defining domain {name}", None)
             virsh.define(render_domain(params))
         except BaseException:
             for path in made:
                 conn.remove(path)
             raise
-        self._converge_state(virsh, name, change.target_state, options, progress)
 
-    def _cdroms(self, conn: Connection, desired: Desired, pool: str, arch: str,
-                record: dict[str, Any], made: list[str], progress: Progress) -> list[DiskDevice]:
+    def _cdroms(self, op: Operation, pool: str, arch: str, record: dict[str, Any],
+                made: list[str]) -> list[DiskDevice]:
         """The cdrom and cloud-init seed devices, making the seed ISO when asked for."""
+        conn, desired = op.conn, op.need_desired()
         model = desired.model
         bus = "sata" if arch in ("x86_64", "i686") else "scsi"
         cdroms: list[DiskDevice] = []
@@ -310,8 +305,7 @@ class LibvirtProvider(Provider):
             cloud = model.cloud_init.model_dump(mode="json")
             existed = conn.exists(seed)
             if not (existed and record.get("cloud_init") == cloud):
-                progress(f"making cloud-init seed {seed}", None)
-                cloudinit.make_seed_iso(conn, seed, cloud, desired.name)
+                self.make_seed(op, seed)
                 if not existed:
                     made.append(seed)
             record["seed"] = seed
@@ -322,9 +316,10 @@ class LibvirtProvider(Provider):
             record["cloud_init"] = None
         return cdroms
 
-    def _params(self, desired: Desired, project: str, arch: str, domain_type: str,
-                machine: str | None, cpu_model: str | None, options: LibvirtOptions,
+    def _params(self, op: Operation, arch: str, domain_type: str, machine: str | None,
+                cpu_model: str | None, options: LibvirtOptions,
                 record: dict[str, Any]) -> DomainParams:
+        desired = op.need_desired()
         model = desired.model
         network = model.network
         source = options.network if network.mode == "nat" else network.bridge
@@ -332,84 +327,46 @@ class LibvirtProvider(Provider):
             name=desired.name, domain_type=domain_type, arch=arch, machine=machine,
             cpu_model=cpu_model, memory=model.memory, cpus=model.cpus,
             firmware=model.firmware, network_mode=network.mode, network_source=source,
-            marks=Marks(project=project, address=desired.address,
-                        spec_hash=desired.spec_hash),
-            record=record,
+            marks=op.marks(), record=record,
         )
 
-    def _update(self, conn: Connection, virsh: Virsh, change: Change, desired: Desired,
-                observed: Observed, options: LibvirtOptions, progress: Progress) -> None:
-        name = desired.name
-        xml = virsh.dumpxml(name)
-        if xml is None:
-            raise ProviderError(f"{desired.address}: domain {name!r} is gone")
-        parsed = parse_domain(xml)
+    def modify(self, op: Operation, options: LibvirtOptions, fields: set[str]) -> None:
+        """Redefine the domain from its current XML with the manifest's values and marks
+        (a running domain takes the new definition at its next start)."""
+        conn, desired = op.conn, op.need_desired()
+        xml, parsed = self._parsed(op, options)
         record = dict(parsed.record)
         if not record.get("disks"):
             record["disks"] = {d.dev: {"path": d.path, "source": f"file:{d.path}",
                                        "made": False} for d in parsed.disks}
-        running = virsh.domstate(name) == "running"
-        self._grow_disks(conn, virsh, desired, parsed, observed, running, progress)
         pool = conn.expand_user(options.pool_dir).rstrip("/") or "/"
-        made: list[str] = []
-        cdroms = self._cdroms(conn, desired, pool, parsed.arch or self.facts.arch(conn),
-                              record, made, progress)
+        arch = parsed.arch or self.facts.arch(conn)
+        cdroms = self._cdroms(op, pool, arch, record, [])
         wanted_options = desired.spec.get("options") or {}
         machine = parsed.machine
         if wanted_options.get("machine") and not machine_matches(wanted_options["machine"],
                                                                    machine):
             machine = wanted_options["machine"]
-        params = self._params(
-            desired, change.project, parsed.arch or self.facts.arch(conn),
-            wanted_options.get("domain_type") or parsed.domain_type, machine,
-            wanted_options.get("cpu_model"), options, record)
+        params = self._params(op, arch, wanted_options.get("domain_type") or parsed.domain_type,
+                              machine, wanted_options.get("cpu_model"), options, record)
         params.cdroms = cdroms
-        progress(f"updating the definition of {name}", None)
-        virsh.define(render_domain(params, base_xml=xml))
-        if change.action is Action.UPDATE_RESTART and running:
-            progress(f"restarting {name} (shutdown, then start)", None)
-            virsh.stop(name, options.shutdown_timeout)
-            virsh.start(name)
-        self._converge_state(virsh, name, change.target_state, options, progress)
+        op.progress(f"updating the definition of {desired.name}", None)
+        self._virsh(op, options).define(render_domain(params, base_xml=xml))
 
-    def _grow_disks(self, conn: Connection, virsh: Virsh, desired: Desired,
-                    parsed: ParsedDomain, observed: Observed, running: bool,
-                    progress: Progress) -> None:
-        wanted = desired.spec.get("disk_size") or {}
-        have = observed.spec.get("disk_size") or {}
-        paths = {d.dev: d.path for d in parsed.disks}
-        for dev, size in wanted.items():
-            current = have.get(dev)
-            if size is None or current is None or size == current:
-                continue
-            if size < current:
-                raise ProviderError(f"{desired.address}: disk {dev} cannot shrink")
-            progress(f"growing disk {dev} to {size} bytes", None)
-            if running:
-                virsh.blockresize(desired.name, dev, size)
-            elif paths.get(dev):
-                images.resize_disk(conn, str(paths[dev]), size)
-
-    def _delete(self, conn: Connection, observed: Observed, progress: Progress) -> None:
-        """Remove the domain and the files decl made for it (and nothing else)."""
-        virsh = Virsh(conn, observed.handle.get("uri", DEFAULT_URI))
-        name = observed.name
-        xml = virsh.dumpxml(name)
+    def remove(self, op: Operation, options: LibvirtOptions) -> None:
+        """Undefine the domain and remove the files decl made for it (and nothing else)."""
+        conn = op.conn
+        virsh = self._virsh(op, options)
+        xml = virsh.dumpxml(op.name)
         if xml is None:
             return
         parsed = parse_domain(xml)
-        if parsed.marks is None or observed.marks is None or \
-                parsed.marks.project != observed.marks.project:
-            raise ProviderError(f"{observed.address}: domain {name!r} carries no mark of "
-                                "this project: decl will not delete it")
-        progress(f"stopping {name}", None)
-        virsh.destroy(name)
-        progress(f"undefining {name}", None)
-        virsh.undefine(name, nvram=parsed.firmware == "uefi")
+        op.progress(f"undefining {op.name}", None)
+        virsh.undefine(op.name, nvram=parsed.firmware == "uefi")
         record = parsed.record
         for entry in (record.get("disks") or {}).values():
             if entry.get("made") and entry.get("path"):
-                progress(f"removing {entry['path']}", None)
+                op.progress(f"removing {entry['path']}", None)
                 conn.remove(str(entry["path"]))
         if record.get("seed"):
             conn.remove(str(record["seed"]))

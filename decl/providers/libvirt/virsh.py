@@ -28,16 +28,6 @@ def parse_list_names(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def parse_dominfo(text: str) -> dict[str, str]:
-    """`virsh dominfo X`: `Key:   value` lines -> {key: value}."""
-    info: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            info[key.strip()] = value.strip()
-    return info
-
-
 def parse_domstate(text: str) -> str:
     """`virsh domstate X` -> decl's state word (running, paused, stopped)."""
     word = text.strip().splitlines()[0].strip() if text.strip() else "no state"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from decl.providers.vmbase import VmOptions
 
 DEFAULT_VM_DIR = "~/.local/share/decl/qemu"
 
 
-class QemuOptions(BaseModel):
-    """QEMU-only settings of a VM."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class QemuOptions(VmOptions):
+    """QEMU-only settings of a VM (with the common `shutdown_timeout`)."""
 
     accel: Literal["auto", "kvm", "tcg"] = Field(
         "auto", description="auto: KVM when /dev/kvm is usable and the arch is the host's, "
@@ -25,8 +25,6 @@ class QemuOptions(BaseModel):
         "VM_DIR/PROJECT/NAME.")
     disk_mode: Literal["overlay", "copy"] = Field(
         "overlay", description="A disk made from an image: a qcow2 overlay on it, or a copy.")
-    shutdown_timeout: float = Field(
-        60.0, ge=0, description="Seconds a graceful powerdown may take before `quit`.")
 
     def comparable(self) -> dict[str, str | None]:
         """The options compared with the VM (None: not managed)."""

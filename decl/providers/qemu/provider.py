@@ -7,14 +7,11 @@ import json
 import time
 from typing import Any
 
-from pydantic import ValidationError
-
 from decl.connections.base import Connection
-from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
-from decl.errors import DeclError, ProviderError
-from decl.providers import cloudinit, images
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.errors import ProviderError
+from decl.providers import images
+from decl.providers.base import Availability, Discovery, Operation, Progress, orphan_address
 from decl.providers.qemu import qmp
 from decl.providers.qemu.options import DEFAULT_VM_DIR, QemuOptions
 from decl.providers.qemu.vmdir import (
@@ -30,6 +27,7 @@ from decl.providers.qemu.vmdir import (
     qemu_argv,
     stable_mac,
 )
+from decl.providers.vmbase import VmProvider, VmSupport
 from decl.providers.vmspec import (
     DEFAULT_MACHINE,
     QEMU_BINARY,
@@ -38,10 +36,7 @@ from decl.providers.vmspec import (
     disk_source_id,
     host_problem,
     make_disks,
-    options_error,
     uefi_missing_message,
-    vm_spec,
-    vm_traits,
 )
 
 QMP_WORKERS = 8
@@ -52,14 +47,6 @@ QMP_STATUS = {"running": "running", "paused": "paused", "suspended": "paused",
               "colo": "running", "shutdown": "stopped", "guest-panicked": "stopped",
               "internal-error": "stopped"}
 QUIT_TIMEOUT = 15.0
-
-
-def parse_options(address: str, raw: dict[str, Any]) -> QemuOptions:
-    """A VM's `options`, checked; DeclError naming the bad option."""
-    try:
-        return QemuOptions(**raw)
-    except ValidationError as exc:
-        raise DeclError(options_error(address, exc)) from None
 
 
 def observed_spec(vm: VmDir, live: dict[str, Any] | None) -> dict[str, Any]:
@@ -89,22 +76,15 @@ def observed_spec(vm: VmDir, live: dict[str, Any] | None) -> dict[str, Any]:
     return spec
 
 
-class QemuProvider(Provider):
+class QemuProvider(VmProvider[QemuOptions]):
     """qemu-system-<arch> processes, one VM directory each, watched over QMP."""
 
     name = "qemu"
-    kinds = ("vm",)
-    traits = {"vm": vm_traits()}
+    options_model = QemuOptions
+    support = VmSupport(memory_multiple=1024 * 1024)
 
     def __init__(self) -> None:
         self.facts = HostFacts()
-
-    # -- desired ------------------------------------------------------------------------
-
-    def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
-        """The comparable spec; `options` are checked here so a typo fails at plan time."""
-        options = parse_options(f"vm.{name}", model.options)
-        return vm_spec(model, options.comparable())
 
     # -- where things are -----------------------------------------------------------------
 
@@ -135,7 +115,7 @@ class QemuProvider(Provider):
         found = Discovery()
         roots: dict[str, list[Desired]] = {}
         for desired in wanted:
-            options = parse_options(desired.address, desired.model.options)
+            options = self.options_of(desired.model)
             roots.setdefault(self._root(conn, options, project), []).append(desired)
         roots.setdefault(self._root(conn, QemuOptions(), project), [])  # orphans there too
         result = conn.run(["sh", "-c", DISCOVER_SCRIPT, "sh", *roots], timeout=120)
@@ -146,10 +126,9 @@ class QemuProvider(Provider):
         for vm in vms:
             desired = by_path.get(vm.path)
             marks = self._marks(vm)
-            ours = marks is not None and marks.project == project
-            if desired is None and not ours:
+            address = orphan_address(marks, project, desired)
+            if address is None:
                 continue
-            address = desired.address if desired else marks.address  # type: ignore[union-attr]
             info = live.get(vm.path)
             state = info["state"] if info else "stopped"
             found.observed.append(Observed(
@@ -206,49 +185,141 @@ class QemuProvider(Provider):
                  exists: bool) -> str | None:
         """A plan-time error for a wanted VM, or None."""
         model = desired.model
-        options = parse_options(desired.address, model.options)
+        options = self.options_of(model)
         problem, arch = host_problem(conn, self.facts, model, "qemu",
                                      "accel" if options.accel == "kvm" else None)
         if problem:
             return problem
-        if model.memory % (1024 * 1024):
-            return "memory must be a whole number of MiB for QEMU"
         if exists:
             return None
         return creation_problem(conn, model, arch, self.facts.uefi_firmware)
 
-    # -- apply ----------------------------------------------------------------------------
+    # -- backend primitives ----------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """Create, update (with a restart when needed), replace, delete, start, stop."""
-        action = change.action
-        if action is Action.DELETE:
-            if observed is not None:
-                self._delete(conn, observed, progress)
+    def _vmdir(self, op: Operation, options: QemuOptions) -> str:
+        if op.observed is not None and op.observed.handle.get("dir"):
+            return str(op.observed.handle["dir"])
+        return f"{self._root(op.conn, options, op.project)}/{op.name}"
+
+    def adopt(self, op: Operation) -> None:
+        """A directory decl did not make has no launch config to start it from."""
+        vmdir = self._vmdir(op, self.options_for(op))
+        raise ProviderError(f"{op.address}: the qemu provider cannot adopt {vmdir}: it has no "
+                            "decl.json to start it from; move it away and let decl create "
+                            "the VM")
+
+    def read_marks(self, op: Operation) -> Marks | None:
+        """The marks in the VM directory's decl.json."""
+        vmdir = self._vmdir(op, self.options_for(op))
+        try:
+            mark = self._read_mark(op.conn, vmdir)
+        except ProviderError:
+            return None
+        return self._marks(VmDir(path=vmdir, name=op.name, mark=mark))
+
+    def power_state(self, op: Operation) -> str | None:
+        """running or paused (QMP) while the process lives; stopped; None without the dir."""
+        vmdir = self._vmdir(op, self.options_for(op))
+        if not self._alive(op.conn, vmdir):
+            return "stopped" if op.conn.exists(vmdir) else None
+        try:
+            replies = qmp.execute(op.conn, f"{vmdir}/{QMP_SOCKET}", [("query-status", None)], 5)
+        except ProviderError:
+            return "running"
+        return QMP_STATUS.get(str((replies[0].get("return") or {}).get("status")), "running")
+
+    def power_on(self, op: Operation, options: QemuOptions) -> None:
+        """Start qemu from the launch config (or `cont` a paused one)."""
+        self._start(op.conn, self._vmdir(op, options), op.progress)
+
+    def soft_stop(self, op: Operation, options: QemuOptions) -> bool:
+        """QMP system_powerdown (ACPI)."""
+        try:
+            qmp.execute(op.conn, f"{self._vmdir(op, options)}/{QMP_SOCKET}",
+                        [("system_powerdown", None)])
+        except ProviderError:
+            return False
+        return True
+
+    def hard_stop(self, op: Operation, options: QemuOptions) -> None:
+        """QMP quit; a kill as the last resort."""
+        self._kill(op.conn, self._vmdir(op, options))
+
+    def grow_disk(self, op: Operation, options: QemuOptions, dev: str, size: int,
+                  running: bool) -> None:
+        """QMP block_resize while running, qemu-img resize while stopped."""
+        vmdir = self._vmdir(op, options)
+        if running:
+            qmp.value(qmp.execute(op.conn, f"{vmdir}/{QMP_SOCKET}", [
+                ("block_resize", {"device": dev, "size": size})])[0], "block_resize")
             return
-        if desired is None:
-            raise ProviderError(f"{change.address}: nothing in the manifest to {action.value}")
-        options = parse_options(desired.address, desired.model.options)
-        vmdir = f"{self._root(conn, options, change.project)}/{desired.name}"
-        if action is Action.ADOPT:
-            raise ProviderError(f"{change.address}: the qemu provider cannot adopt {vmdir}: "
-                                "it has no decl.json to start it from; move it away and "
-                                "let decl create the VM")
-        if action is Action.REPLACE:
-            if observed is not None:
-                self._delete(conn, observed, progress)
-            self._create(conn, change, desired, options, vmdir, progress)
-        elif action is Action.CREATE:
-            self._create(conn, change, desired, options, vmdir, progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART):
-            self._update(conn, change, desired, observed, options, vmdir, progress)
-        elif action is Action.START:
-            self._start(conn, vmdir, progress)
-        elif action is Action.STOP:
-            self._stop(conn, vmdir, options.shutdown_timeout, progress)
-        else:
-            raise ProviderError(f"{change.address}: action {action.value} is not supported")
+        config = self._read_mark(op.conn, vmdir).get("config") or {}
+        paths = {d["dev"]: d["path"] for d in config.get("disks", [])}
+        if dev not in paths:
+            raise ProviderError(f"{op.address}: disk {dev} has no file to grow")
+        images.resize_disk(op.conn, paths[dev], size)
+
+    def define(self, op: Operation, options: QemuOptions) -> None:
+        """Make the VM directory: disks, UEFI variables, seed, and decl.json."""
+        conn, desired = op.conn, op.need_desired()
+        model = desired.model
+        vmdir = self._vmdir(op, options)
+        if conn.exists(vmdir):
+            raise ProviderError(f"{desired.address}: {vmdir} already exists on host "
+                                f"{conn.host}: decl will not touch it")
+        conn.makedirs(vmdir)
+        made: list[str] = []
+        try:
+            disks = [{"dev": dev, "path": path, "source": disk_source_id(disk)}
+                     for dev, path, disk in make_disks(
+                         conn, model, lambda d: f"{vmdir}/disk-{d}.qcow2",
+                         self._host_cache(conn), options.disk_mode, made, op.progress)]
+            uefi_code = None
+            if model.firmware == "uefi":
+                arch = model.arch or self.facts.arch(conn)
+                firmware = self.facts.uefi_firmware(conn, arch)
+                if firmware is None:
+                    raise ProviderError(uefi_missing_message(arch, conn.host))
+                uefi_code = firmware[0]
+                conn.run(["cp", "--", firmware[1], f"{vmdir}/{EFIVARS}"], timeout=60).check(
+                    "copying the UEFI variable store")
+                made.append(f"{vmdir}/{EFIVARS}")
+            cdrom = conn.expand_user(model.cdrom) if model.cdrom else None
+            seed = self._seed(op, vmdir, None, made)
+            config = self._config(conn, desired, options, vmdir, disks, uefi_code, cdrom, seed)
+            self._write_mark(conn, vmdir, self._mark(op, config, made))
+            made.append(f"{vmdir}/{MARK_FILE}")
+        except BaseException:
+            self._remove_files(conn, vmdir, made)
+            raise
+
+    def modify(self, op: Operation, options: QemuOptions, fields: set[str]) -> None:
+        """Rewrite the launch config and marks (a running qemu takes them at its next
+        start); a changed cloud_init gets a new seed."""
+        conn, desired = op.conn, op.need_desired()
+        vmdir = self._vmdir(op, options)
+        mark = self._read_mark(conn, vmdir)
+        old = dict(mark.get("config") or {})
+        made = list(mark.get("made") or [])
+        cdrom = conn.expand_user(desired.model.cdrom) if desired.model.cdrom else None
+        seed = self._seed(op, vmdir, mark.get("spec"), made)
+        if seed is None and old.get("seed"):
+            conn.remove(old["seed"])
+        config = self._config(conn, desired, options, vmdir, old.get("disks", []),
+                              old.get("uefi_code"), cdrom, seed)
+        config["arch"], config["binary"] = old.get("arch", config["arch"]), \
+            old.get("binary", config["binary"])
+        self._write_mark(conn, vmdir, self._mark(op, config, made))
+
+    def remove(self, op: Operation, options: QemuOptions) -> None:
+        """Remove the files decl made, and the directory if it is then empty."""
+        vmdir = self._vmdir(op, options)
+        mark = self._read_mark(op.conn, vmdir)
+        made = [str(p) for p in mark.get("made") or []]
+        op.progress(f"removing {vmdir}", None)
+        self._remove_files(op.conn, vmdir, made + [f"{vmdir}/{MARK_FILE}"])
+
+    # -- the VM directory ----------------------------------------------------------------
 
     def _read_mark(self, conn: Connection, vmdir: str) -> dict[str, Any]:
         try:
@@ -280,101 +351,26 @@ class QemuProvider(Provider):
             "mac": stable_mac(desired.name, vmdir),
         }
 
-    def _mark(self, change: Change, desired: Desired, config: dict[str, Any],
-              made: list[str]) -> dict[str, Any]:
-        return {"project": change.project, "address": desired.address,
-                "spec_hash": desired.spec_hash, "spec": desired.spec, "config": config,
+    def _mark(self, op: Operation, config: dict[str, Any], made: list[str]) -> dict[str, Any]:
+        marks = op.marks()
+        return {"project": marks.project, "address": marks.address,
+                "spec_hash": marks.spec_hash, "spec": op.need_desired().spec, "config": config,
                 "made": sorted(set(made))}
 
-    def _create(self, conn: Connection, change: Change, desired: Desired,
-                options: QemuOptions, vmdir: str, progress: Progress) -> None:
-        model = desired.model
-        if conn.exists(vmdir):
-            raise ProviderError(f"{desired.address}: {vmdir} already exists on host "
-                                f"{conn.host}: decl will not touch it")
-        conn.makedirs(vmdir)
-        made: list[str] = []
-        try:
-            disks = [{"dev": dev, "path": path, "source": disk_source_id(disk)}
-                     for dev, path, disk in make_disks(
-                         conn, model, lambda d: f"{vmdir}/disk-{d}.qcow2",
-                         self._host_cache(conn), options.disk_mode, made, progress)]
-            uefi_code = None
-            if model.firmware == "uefi":
-                arch = model.arch or self.facts.arch(conn)
-                firmware = self.facts.uefi_firmware(conn, arch)
-                if firmware is None:
-                    raise ProviderError(uefi_missing_message(arch, conn.host))
-                uefi_code = firmware[0]
-                conn.run(["cp", "--", firmware[1], f"{vmdir}/{EFIVARS}"], timeout=60).check(
-                    "copying the UEFI variable store")
-                made.append(f"{vmdir}/{EFIVARS}")
-            cdrom = conn.expand_user(model.cdrom) if model.cdrom else None
-            seed = self._seed(conn, desired, vmdir, None, made, progress)
-            config = self._config(conn, desired, options, vmdir, disks, uefi_code, cdrom, seed)
-            self._write_mark(conn, vmdir, self._mark(change, desired, config, made))
-            made.append(f"{vmdir}/{MARK_FILE}")
-            if change.target_state == "running":
-                self._start(conn, vmdir, progress)
-        except BaseException:
-            self._stop(conn, vmdir, 0, progress)
-            self._remove_files(conn, vmdir, made)
-            raise
-
-    def _seed(self, conn: Connection, desired: Desired, vmdir: str,
-              previous: dict[str, Any] | None, made: list[str],
-              progress: Progress) -> str | None:
-        model = desired.model
+    def _seed(self, op: Operation, vmdir: str, previous: dict[str, Any] | None,
+              made: list[str]) -> str | None:
+        """The seed ISO's path, made (again) when cloud_init is set and changed."""
+        model = op.need_desired().model
         if model.cloud_init is None:
             return None
         cloud = model.cloud_init.model_dump(mode="json")
         path = f"{vmdir}/{SEED}"
-        if previous is not None and previous.get("cloud_init") == cloud and conn.exists(path):
+        if previous is not None and previous.get("cloud_init") == cloud and \
+                op.conn.exists(path):
             return path
-        progress(f"making cloud-init seed {path}", None)
-        cloudinit.make_seed_iso(conn, path, cloud, desired.name)
+        self.make_seed(op, path)
         made.append(path)
         return path
-
-    def _update(self, conn: Connection, change: Change, desired: Desired,
-                observed: Observed | None, options: QemuOptions, vmdir: str,
-                progress: Progress) -> None:
-        mark = self._read_mark(conn, vmdir)
-        old = dict(mark.get("config") or {})
-        made = list(mark.get("made") or [])
-        alive = self._alive(conn, vmdir)
-        have = (observed.spec.get("disk_size") if observed else None) or {}
-        for disk in old.get("disks", []):
-            size = (desired.spec.get("disk_size") or {}).get(disk["dev"])
-            current = have.get(disk["dev"])
-            if size is None or current is None or size == current:
-                continue
-            if size < current:
-                raise ProviderError(f"{desired.address}: disk {disk['dev']} cannot shrink")
-            progress(f"growing disk {disk['dev']} to {size} bytes", None)
-            if alive:
-                qmp.value(qmp.execute(conn, f"{vmdir}/{QMP_SOCKET}", [
-                    ("block_resize", {"device": disk["dev"], "size": size})])[0],
-                    "block_resize")
-            else:
-                images.resize_disk(conn, disk["path"], size)
-        cdrom = conn.expand_user(desired.model.cdrom) if desired.model.cdrom else None
-        seed = self._seed(conn, desired, vmdir, mark.get("spec"), made, progress)
-        if seed is None and old.get("seed"):
-            conn.remove(old["seed"])
-        config = self._config(conn, desired, options, vmdir, old.get("disks", []),
-                              old.get("uefi_code"), cdrom, seed)
-        config["arch"], config["binary"] = old.get("arch", config["arch"]), \
-            old.get("binary", config["binary"])
-        self._write_mark(conn, vmdir, self._mark(change, desired, config, made))
-        if change.action is Action.UPDATE_RESTART and alive:
-            progress(f"restarting {desired.name} (powerdown, then start)", None)
-            self._stop(conn, vmdir, options.shutdown_timeout, progress)
-            self._start(conn, vmdir, progress)
-        if change.target_state == "running":
-            self._start(conn, vmdir, progress)
-        elif change.target_state == "stopped":
-            self._stop(conn, vmdir, options.shutdown_timeout, progress)
 
     # -- the process ------------------------------------------------------------------------
 
@@ -422,22 +418,13 @@ class QemuProvider(Provider):
                     raise
                 time.sleep(0.2)
 
-    def _stop(self, conn: Connection, vmdir: str, timeout: float, progress: Progress) -> None:
-        """Graceful powerdown; after `timeout` seconds, `quit`; a kill as the last resort."""
+    def _kill(self, conn: Connection, vmdir: str) -> None:
+        """QMP `quit`; after QUIT_TIMEOUT seconds a kill -9 as the last resort."""
         pid = self._pid(conn, vmdir)
         if pid is None:
             return
-        socket = f"{vmdir}/{QMP_SOCKET}"
-        if timeout > 0:
-            progress(f"powering down {vmdir}", None)
-            try:
-                qmp.execute(conn, socket, [("system_powerdown", None)])
-            except ProviderError:
-                pass
-            if self._wait_gone(conn, vmdir, timeout):
-                return
         try:
-            qmp.execute(conn, socket, [("quit", None)])
+            qmp.execute(conn, f"{vmdir}/{QMP_SOCKET}", [("quit", None)])
         except ProviderError:
             pass
         if self._wait_gone(conn, vmdir, QUIT_TIMEOUT):
@@ -453,20 +440,6 @@ class QemuProvider(Provider):
                 return False
             time.sleep(0.2)
         return True
-
-    # -- delete -----------------------------------------------------------------------------
-
-    def _delete(self, conn: Connection, observed: Observed, progress: Progress) -> None:
-        """Stop the VM, remove the files decl made, and the directory if it is then empty."""
-        vmdir = str(observed.handle.get("dir"))
-        mark = self._read_mark(conn, vmdir)
-        if observed.marks is None or mark.get("project") != observed.marks.project:
-            raise ProviderError(f"{observed.address}: {vmdir} carries no mark of this "
-                                "project: decl will not delete it")
-        self._stop(conn, vmdir, 0, progress)
-        made = [str(p) for p in mark.get("made") or []]
-        progress(f"removing {vmdir}", None)
-        self._remove_files(conn, vmdir, made + [f"{vmdir}/{MARK_FILE}"])
 
     def _remove_files(self, conn: Connection, vmdir: str, made: list[str]) -> None:
         for path in [*made, *(f"{vmdir}/{n}" for n in (PID_FILE, QMP_SOCKET, SERIAL_LOG))]:

@@ -10,12 +10,19 @@ from typing import Any
 
 from decl import __version__
 from decl.connections.base import Connection
-from decl.core.plan import Action, Change
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.errors import ProviderError
 from decl.manifest.model import Venv
-from decl.providers.base import Availability, DesiredContext, Discovery, Progress, Provider
+from decl.providers.base import (
+    Availability,
+    DesiredContext,
+    Discovery,
+    Operation,
+    Progress,
+    Provider,
+    ensure_owned,
+)
 from decl.providers.venv.making import check_no_such_python, make_venv, pip_argv
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
 from decl.providers.venv.requirements import (
@@ -217,32 +224,45 @@ class VenvProvider(Provider):
 
     # -- apply --------------------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """create, update (packages), replace, delete, adopt."""
-        if conn.shell != "posix":
-            raise ProviderError(f"{change.address}: the venv provider needs a POSIX host")
-        if change.action is Action.DELETE:
-            self._delete(change, observed, conn, progress)
-        elif change.action is Action.CREATE:
-            assert desired is not None
-            self._create(change.project, desired, conn, progress)
-        elif change.action is Action.REPLACE:
-            assert desired is not None
-            self._delete(change, observed, conn, progress)
-            self._create(change.project, desired, conn, progress)
-        elif change.action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            assert desired is not None and observed is not None
-            if change.action is Action.ADOPT:
-                self._write_marks(change.project, desired, observed.handle["expanded"], conn,
-                                  "adopted")
-                self._index(conn, desired.address, desired.spec["path"], add=True,
-                            project=change.project)
-            self._sync_packages(desired, observed, conn, progress)
-            self._write_marks(change.project, desired, observed.handle["expanded"], conn,
-                              "updated")
-        else:
-            raise ProviderError(f"{change.address}: venvs cannot {change.action.value}")
+    @staticmethod
+    def _posix(op: Operation) -> Connection:
+        if op.conn.shell != "posix":
+            raise ProviderError(f"{op.address}: the venv provider needs a POSIX host")
+        return op.conn
+
+    def create(self, op: Operation) -> None:
+        """Make the venv with venv or uv, mark it, install its packages."""
+        self._create(op.project, op.need_desired(), self._posix(op), op.progress)
+
+    def update(self, op: Operation) -> None:
+        """Install and remove packages to match, then rewrite the marks."""
+        desired, observed, conn = op.need_desired(), op.need_observed(), self._posix(op)
+        self._sync_packages(desired, observed, conn, op.progress)
+        self._write_marks(op.project, desired, observed.handle["expanded"], conn, "updated")
+
+    def adopt(self, op: Operation) -> None:
+        """Mark an existing venv as this project's, then update it."""
+        desired, observed, conn = op.need_desired(), op.need_observed(), self._posix(op)
+        self._write_marks(op.project, desired, observed.handle["expanded"], conn, "adopted")
+        self._index(conn, desired.address, desired.spec["path"], add=True, project=op.project)
+        self.update(op)
+
+    def delete(self, op: Operation) -> None:
+        """Remove the venv directory after checking the marks in it."""
+        observed, conn = op.need_observed(), self._posix(op)
+        path = observed.handle["expanded"]
+        try:
+            data = json.loads(conn.read_file(f"{path}/{MARK_FILE}"))
+        except (FileNotFoundError, ValueError):
+            data = {}
+        found = Marks(str(data.get("project", "")), str(data.get("address", "")),
+                      str(data.get("spec_hash", ""))) if isinstance(data, dict) and \
+            data.get("project") else None
+        ensure_owned(op, found, path)
+        op.progress(f"deleting {path}", None)
+        conn.run(["rm", "-rf", "--", path], timeout=600).check(f"{op.address}: deleting {path}")
+        self._index(conn, op.address, observed.spec.get("path", path), add=False,
+                    project=op.project)
 
     def _create(self, project: str, desired: Desired, conn: Connection,
                 progress: Progress) -> None:
@@ -273,7 +293,7 @@ class VenvProvider(Provider):
             if with_pip:
                 argv.append("--seed")
             argv += ["--system-site-packages"] if model.system_site_packages else []
-            argv += self._index_args(model, uv=True) if with_pip else []
+            argv += self._index_args(model) if with_pip else []
             argv.append(path)
             conn.run(argv, env=TOOL_ENV, timeout=600).check(
                 f"{desired.address}: creating {path} with {backend}")
@@ -298,7 +318,7 @@ class VenvProvider(Provider):
             return found or wanted
         return check_no_such_python(found, command, desired.address, conn.host)
 
-    def _index_args(self, model: Venv, *, uv: bool) -> list[str]:
+    def _index_args(self, model: Venv) -> list[str]:
         args: list[str] = []
         if model.index_url:
             args += ["--index-url", model.index_url]
@@ -325,7 +345,7 @@ class VenvProvider(Provider):
                  *, has_pip: bool, made_by_uv: bool) -> None:
         prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv)
         argv = [part.replace("{verb}", "install") for part in prefix]
-        argv += self._index_args(desired.model, uv=is_uv)
+        argv += self._index_args(desired.model)
         argv += [] if is_uv else ["--quiet"]
         argv += packages
         conn.run(argv, env=TOOL_ENV, timeout=1800).check(
@@ -359,27 +379,6 @@ class VenvProvider(Provider):
                  "spec_hash": desired.spec_hash, "managed_by": f"decl {__version__}",
                  "event": event}
         conn.write_file(f"{path}/{MARK_FILE}", (json.dumps(marks, indent=1) + "\n").encode())
-
-    def _delete(self, change: Change, observed: Observed | None, conn: Connection,
-                progress: Progress) -> None:
-        if observed is None:
-            return
-        path = observed.handle["expanded"]
-        project = observed.marks.project if observed.marks else None
-        try:
-            marks = json.loads(conn.read_file(f"{path}/{MARK_FILE}"))
-        except FileNotFoundError:
-            marks = {}
-        except ValueError:
-            marks = {}
-        if not project or marks.get("project") != project:
-            raise ProviderError(f"{change.address}: {path} no longer carries this project's "
-                                "marks; decl will not delete it")
-        progress(f"deleting {path}", None)
-        conn.run(["rm", "-rf", "--", path], timeout=600).check(
-            f"{change.address}: deleting {path}")
-        self._index(conn, change.address, observed.spec.get("path", path), add=False,
-                    project=project)
 
     def _index(self, conn: Connection, address: str, path: str, *, add: bool,
                project: str) -> None:

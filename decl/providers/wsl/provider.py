@@ -19,8 +19,10 @@ from decl.providers.base import (
     Availability,
     DesiredContext,
     Discovery,
+    Operation,
     Progress,
     Provider,
+    ensure_owned,
 )
 from decl.providers.wsl import inside
 from decl.providers.wsl.cli import PROGRAM, WslCli
@@ -62,14 +64,10 @@ class WslProvider(Provider):
     # wsl.exe serialises registration work in its service; one change at a time per host.
     parallel_limit: ClassVar[int | None] = 1
 
-    def __init__(self) -> None:
-        self._project: str | None = None
-
     # -- desired -------------------------------------------------------------------------
 
     def spec(self, kind: str, name: str, model: Any, context: DesiredContext) -> dict[str, Any]:
         """source, location, version, default (True or unmanaged), user."""
-        self._project = context.project
         source = ({"distribution": model.source.distribution}
                   if model.source.distribution is not None
                   else {"tarball": model.source.tarball})
@@ -95,7 +93,6 @@ class WslProvider(Provider):
 
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """`wsl -l -v`, then the marks file and wsl.conf of every distro."""
-        self._project = project
         cli = WslCli(conn)
         found = Discovery()
         wanted_by_name = {d.name.lower(): d for d in wanted}
@@ -163,29 +160,44 @@ class WslProvider(Provider):
 
     # -- apply ---------------------------------------------------------------------------
 
-    def apply(self, change: Change, desired: Desired | None, observed: Observed | None,
-              conn: Connection, progress: Progress) -> None:
-        """create, update(_restart), replace, delete, start, stop, adopt."""
-        self._project = change.project or self._project  # the marks carry the plan's project
-        cli = WslCli(conn)
-        action = change.action
-        if action is Action.CREATE:
-            self._create(cli, _need(desired, change), progress)
-        elif action is Action.REPLACE:
-            self._delete(cli, change, desired, observed, progress)
-            self._create(cli, _need(desired, change), progress)
-        elif action is Action.DELETE:
-            self._delete(cli, change, desired, observed, progress)
-        elif action in (Action.UPDATE, Action.UPDATE_RESTART, Action.ADOPT):
-            self._update(cli, change, _need(desired, change), observed, progress)
-        elif action is Action.START:
-            self._start(cli, _distro_name(change, observed), progress)
-        elif action is Action.STOP:
-            self._stop(cli, _distro_name(change, observed), progress)
-        else:
-            raise ProviderError(f"{change.address}: the wsl provider cannot {action.value}")
+    def create(self, op: Operation) -> None:
+        """Install or import the distro, mark it, set version, default and user."""
+        self._create(WslCli(op.conn), op.need_desired(), op.project, op.progress)
 
-    def _create(self, cli: WslCli, desired: Desired, progress: Progress) -> None:
+    def update(self, op: Operation) -> None:
+        """Version, default distro, default user; the marks rewritten."""
+        self._update(WslCli(op.conn), op, op.need_desired(), op.observed)
+
+    def delete(self, op: Operation) -> None:
+        """Export (lifecycle.backup_dir), then unregister, after checking the marks."""
+        cli = WslCli(op.conn)
+        name = _distro_name(op.change, op.observed)
+        result = cli.exec(name, ["sh", "-c", inside.READ_SCRIPT, "sh", inside.MARKS_PATH])
+        marks = None
+        if result.returncode == 0:
+            marks, _ = inside.parse_marks(inside.split_read_output(result.stdout, 1)[0])
+        ensure_owned(op, marks, f"distro {name!r}")
+        backup_dir = None
+        if op.desired is not None and op.desired.model is not None:
+            backup_dir = op.desired.model.lifecycle.backup_dir
+        if backup_dir:
+            target = windows_join(backup_dir, f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.tar")
+            op.progress(f"exporting {name} to {target} before unregistering it", None)
+            self._stop(cli, name, op.progress)
+            cli.manage(["--export", name, target], f"{op.address}: backup of {name!r}")
+        op.progress(f"unregistering {name}", None)
+        cli.manage(["--unregister", name], f"{op.address}: unregistering {name!r}")
+
+    def start(self, op: Operation) -> None:
+        """Start the distro (a process that keeps it running)."""
+        self._start(WslCli(op.conn), _distro_name(op.change, op.observed), op.progress)
+
+    def stop(self, op: Operation) -> None:
+        """wsl --terminate."""
+        self._stop(WslCli(op.conn), _distro_name(op.change, op.observed), op.progress)
+
+    def _create(self, cli: WslCli, desired: Desired, project: str,
+                progress: Progress) -> None:
         name = desired.name
         what = f"{desired.address}: creating distro {name!r}"
         spec = desired.spec
@@ -211,21 +223,22 @@ class WslProvider(Provider):
         created = {"source": source, "location": spec.get("location")}
         # Marked first (with a pending hash), so that a failure below leaves a distro this
         # project owns, and the next plan shows what is left to do.
-        self._write_marks(cli, desired, created, PENDING_HASH)
+        self._write_marks(cli, desired, project, created, PENDING_HASH)
         if distro.version != spec["version"]:
             self._set_version(cli, desired, progress)
         if spec.get("default") and not distro.default:
             self._set_default(cli, desired, progress)
         if spec.get("user"):
             self._set_user(cli, desired, None, progress)
-        self._write_marks(cli, desired, created, desired.spec_hash)
+        self._write_marks(cli, desired, project, created, desired.spec_hash)
         self._settle(cli, name, desired.state, progress)
 
-    def _update(self, cli: WslCli, change: Change, desired: Desired, observed: Observed | None,
-                progress: Progress) -> None:
+    def _update(self, cli: WslCli, op: Operation, desired: Desired, observed: Observed | None
+                ) -> None:
+        progress = op.progress
         name = observed.handle.get("distro", desired.name) if observed else desired.name
-        fields = {f.path.split(".")[0] for f in change.fields}
-        if "version" in fields or change.action is Action.UPDATE_RESTART:
+        fields = op.changed_fields()
+        if "version" in fields or op.action is Action.UPDATE_RESTART:
             self._stop(cli, name, progress)
         if "version" in fields:
             self._set_version(cli, desired, progress, name)
@@ -236,28 +249,13 @@ class WslProvider(Provider):
             self._set_user(cli, desired, conf, progress, name)
         created = (observed.handle.get("created") if observed else None) or {
             "source": desired.spec["source"], "location": desired.spec.get("location")}
-        self._write_marks(cli, desired, created, desired.spec_hash, name)
+        self._write_marks(cli, desired, op.project, created, desired.spec_hash, name)
         self._settle(cli, name, desired.state, progress)
-
-    def _delete(self, cli: WslCli, change: Change, desired: Desired | None,
-                observed: Observed | None, progress: Progress) -> None:
-        name = _distro_name(change, observed)
-        backup_dir = None
-        if desired is not None and desired.model is not None:
-            backup_dir = desired.model.lifecycle.backup_dir
-        if backup_dir:
-            target = windows_join(backup_dir, f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.tar")
-            progress(f"exporting {name} to {target} before unregistering it", None)
-            self._stop(cli, name, progress)
-            cli.manage(["--export", name, target], f"{change.address}: backup of {name!r}")
-        progress(f"unregistering {name}", None)
-        cli.manage(["--unregister", name], f"{change.address}: unregistering {name!r}")
 
     # -- steps ---------------------------------------------------------------------------
 
-    def _write_marks(self, cli: WslCli, desired: Desired, created: dict[str, Any],
-                     spec_hash: str, name: str | None = None) -> None:
-        project = self._project or ""
+    def _write_marks(self, cli: WslCli, desired: Desired, project: str,
+                     created: dict[str, Any], spec_hash: str, name: str | None = None) -> None:
         marks = Marks(project=project, address=desired.address, spec_hash=spec_hash)
         cli.exec_checked(name or desired.name,
                          ["sh", "-c", inside.WRITE_SCRIPT, "sh", inside.MARKS_PATH],
@@ -305,12 +303,6 @@ class WslProvider(Provider):
             self._start(cli, name, progress)
         else:
             self._stop(cli, name, progress)
-
-
-def _need(desired: Desired | None, change: Change) -> Desired:
-    if desired is None:
-        raise ProviderError(f"{change.address}: {change.action.value} needs the manifest entry")
-    return desired
 
 
 def _distro_name(change: Change, observed: Observed | None) -> str:

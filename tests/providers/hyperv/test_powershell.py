@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from decl.core.resource import Marks
-from decl.errors import ManifestError, ProviderError
+from decl.errors import ProviderError
 from decl.manifest.model import Vm
-from decl.providers.base import DesiredContext
+from decl.providers.base import DesiredContext, ValidateContext
 from decl.providers.hyperv import notes
 from decl.providers.hyperv import powershell as ps
 from decl.providers.hyperv.provider import HypervProvider, vm_state
@@ -90,13 +90,18 @@ def test_spec_defaults_and_switch():
     assert spec(options={"switch": "Lab"})["switch"] == "Lab"
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"memory": "1000MB"}, "multiples of 2MiB"),
-    ({"options": {"generation": 2}, "firmware": "bios"}, "contradicts firmware bios"),
-    ({"disks": [{"image": "debian.vhdx"}]}, "not an absolute Windows path"),
-    ({"options": {"disk_dir": "vms"}}, "options.disk_dir"),
-    ({"cloud_init": {"user": "x"}}, "does not support cloud_init"),
+@pytest.mark.parametrize("fields, message, path", [
+    ({"memory": "1000MB"}, "multiples of 2MiB", ("memory",)),
+    ({"options": {"generation": 2}, "firmware": "bios"}, "contradicts firmware bios",
+     ("options", "generation")),
+    ({"disks": [{"image": "debian.vhdx"}]}, "not an absolute Windows path",
+     ("disks", 0, "image")),
+    ({"options": {"disk_dir": "vms"}}, "not an absolute Windows path", ("options", "disk_dir")),
+    ({"cloud_init": {"user": "x"}}, "does not support cloud_init", ("cloud_init",)),
 ])
-def test_spec_errors(fields, message):
-    with pytest.raises(ManifestError, match=message):
-        spec(**fields)
+def test_validate_errors_carry_the_field_path(fields, message, path):
+    context = ValidateContext(project="lab", base_dir=".", kind="vm", name="web",
+                              path=("vms", "web"))
+    problems = HypervProvider.validate("vm", Vm(provider="hyperv", **fields), context)
+    assert [p.path for p in problems] == [("vms", "web", *path)]
+    assert message in problems[0].message

@@ -10,7 +10,6 @@ from decl.providers.libvirt.provider import machine_matches, observed_spec
 from decl.providers.libvirt.virsh import (
     capacities_from_stats,
     is_not_found,
-    parse_dominfo,
     parse_domstate,
     parse_domstats,
     parse_list_names,
@@ -28,16 +27,6 @@ def capture(name: str) -> str:
 def test_list_names_drops_the_trailing_blank_line():
     assert parse_list_names(capture("list-all-name.txt")) == ["cap-uefi"]
     assert parse_list_names("\n") == []
-
-
-def test_dominfo_running_and_shut_off():
-    running = parse_dominfo(capture("dominfo-running.txt"))
-    assert running["State"] == "running"
-    assert running["Max memory"] == "65536 KiB"
-    assert running["CPU(s)"] == "1"
-    off = parse_dominfo(capture("dominfo-shutoff.txt"))
-    assert off["State"] == "shut off" and off["Id"] == "-"
-    assert "CPU time" not in off
 
 
 def test_domstate_words():
