@@ -81,11 +81,14 @@ def cli(debug: bool, no_color: bool) -> None:
 @_manifest_options
 def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any) -> int:
     """Check a manifest without touching any machine."""
-    from decl.engine.session import load_checked
+    # load and the providers' checks only: no session, connections, planner or state
+    from decl.engine.validate import check_manifest
+    from decl.manifest.load import load
     from decl.providers.registry import Registry
 
-    loaded = load_checked(_inputs(file, var_assignments, var_files, secret_files), Registry(),
-                          require_secrets=False)
+    loaded = load(file, var_assignments=list(var_assignments), var_files=list(var_files),
+                  secret_files=list(secret_files), require_secrets=False)
+    check_manifest(loaded, Registry())
     count = len(loaded.manifest.resources())
     click.echo(f"{file}: valid (project {loaded.manifest.project}, {count} resource"
                f"{'' if count == 1 else 's'})")

@@ -17,6 +17,7 @@ from decl.manifest.model import (
     NAME_PATTERN,
     SECTION_OF_KIND,
     Manifest,
+    validate_manifest,
 )
 from decl.manifest.source import Path, SourceDocument, parse_file, parse_text
 from decl.manifest.template import (
@@ -143,7 +144,7 @@ def load_document(
         raise error_at(document, failure.path, failure.message) from None
 
     try:
-        manifest = Manifest.model_validate(rendered)
+        manifest = validate_manifest(rendered)
     except ValidationError as exc:
         raise _validation_error(document, rendered, exc) from None
 
