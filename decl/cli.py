@@ -352,6 +352,12 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     from decl.errors import DeclError
 
+    if debug:
+        import logging
+
+        logging.basicConfig(format="debug: %(name)s: %(message)s")
+        logging.getLogger("decl").setLevel(logging.DEBUG)
+
     try:
         code = cli.main(args=args, prog_name="decl", standalone_mode=False)
     except click.exceptions.Abort:

@@ -10,12 +10,15 @@ over it. The host needs the docker CLI on its PATH, as for the CLI's own ssh:// 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decl.connections.ssh import SshConnection
 
 DIAL = ("docker", "system", "dial-stdio")
 
 
-def docker_client(conn: Any, timeout: float = 120, version: str = "auto") -> Any:
+def docker_client(conn: SshConnection, timeout: float = 120, version: str = "auto") -> Any:
     """A docker.DockerClient whose every request goes through `conn` (an SshConnection)."""
     import docker
     from docker.constants import DEFAULT_DOCKER_API_VERSION
@@ -38,7 +41,7 @@ def docker_client(conn: Any, timeout: float = 120, version: str = "auto") -> Any
 
         def get_connection(self, url: Any, proxies: Any = None) -> _Pool:
             with self.pools.lock:
-                pool = self.pools.get(url)
+                pool: _Pool | None = self.pools.get(url)
                 if pool is None:
                     pool = _Pool(None, timeout=self.timeout, maxsize=self.max_pool_size,
                                  host=conn.host)

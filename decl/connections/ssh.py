@@ -597,9 +597,9 @@ class SshConnection(Connection):
         def read(sftp: paramiko.SFTPClient) -> bytes:
             with sftp.open(path, "rb") as handle:
                 handle.prefetch()
-                return handle.read()
+                return bytes(handle.read())
 
-        return self._sftp_call(f"reading {path}", read)
+        return bytes(self._sftp_call(f"reading {path}", read))
 
     def _atomic(self, what: str, path: str, fill: Any) -> None:
         """Fill a temporary file beside `path` with `fill(sftp, temp)`, then posix-rename it."""
@@ -790,6 +790,6 @@ def _send_signal(channel: paramiko.Channel, name: str) -> None:
     message.add_boolean(False)
     message.add_string(name)
     try:
-        channel.transport._send_user_message(message)  # type: ignore[union-attr]
+        channel.transport._send_user_message(message)
     except (OSError, EOFError, paramiko.SSHException, AttributeError):
         pass

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from decl.connections.base import Connection
 from decl.connections.pool import ConnectionPool
 from decl.core.plan import Action, Change, Plan
 from decl.core.planner import DEFAULT_TRAITS, PlanOptions, plan_resource
@@ -18,6 +19,7 @@ from decl.core.resource import Desired, Observed
 from decl.core.traits import KindTraits
 from decl.engine.statedir import Journal
 from decl.errors import DeclError
+from decl.providers.base import Provider
 from decl.providers.registry import Registry
 
 
@@ -221,7 +223,8 @@ class Executor:
         self.reporter(status, change, message, None)
         return Outcome(change, status, message, seconds)
 
-    def _verify(self, change: Change, desired: Desired | None, provider: Any, conn: Any) -> str:
+    def _verify(self, change: Change, desired: Desired | None, provider: Provider,
+                conn: Connection) -> str:
         """Re-discover the resource: it must now plan as no-op, else the change failed."""
         observed: Observed | None
         if desired is not None:

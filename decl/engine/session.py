@@ -15,6 +15,7 @@ from decl.engine.desired import DesiredSet, build_desired
 from decl.engine.snapshot import take_snapshot
 from decl.engine.statedir import read_touched
 from decl.engine.validate import check_manifest
+from decl.engine.warmup import WarmUps
 from decl.errors import DeclError, PlanError
 from decl.files import write_atomic
 from decl.manifest.load import LoadedManifest, load
@@ -48,6 +49,7 @@ class Session:
     pool: ConnectionPool
     desired: DesiredSet
     redactor: Redactor
+    warmups: WarmUps = field(default_factory=WarmUps)
 
     @property
     def project(self) -> str:
@@ -79,16 +81,14 @@ class Session:
         return traits
 
     def prepare_providers(self) -> None:
-        """Let the providers of this manifest warm up in the background while discovery runs."""
-        import threading
-
+        """Let the providers of this manifest warm up in the background while discovery runs
+        (the threads are joined by close())."""
         for name in sorted({item.provider for item in self.desired.items}):
             try:
                 provider = self.registry.get(name)
             except ProviderLoadError:
                 continue
-            threading.Thread(target=_quietly, args=(provider.prepare,), daemon=True,
-                             name=f"decl-prepare-{name}").start()
+            self.warmups.start(name, provider.prepare)
 
     def _check_targets(self, options: PlanOptions) -> None:
         known = {d.address for d in self.desired.items}
@@ -98,15 +98,9 @@ class Session:
                                 f"(addresses look like venv.tools or container.db)")
 
     def close(self) -> None:
-        """Close connections."""
+        """Wait for the warm-up threads, then close connections."""
+        self.warmups.join()
         self.pool.close()
-
-
-def _quietly(function: Any) -> None:
-    try:
-        function()
-    except Exception:  # noqa: BLE001 - a warm-up that fails changes nothing; apply will say
-        pass
 
 
 def load_checked(inputs: Inputs, registry: Registry, *,

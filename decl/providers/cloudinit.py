@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from decl.connections.base import Connection
 from decl.errors import ProviderError
 
 ISO_TOOLS = ("genisoimage", "mkisofs", "xorriso")
@@ -40,7 +41,7 @@ def meta_data(cloud_init: dict[str, Any], name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def iso_tool(conn: Any) -> str | None:
+def iso_tool(conn: Connection) -> str | None:
     """The ISO maker found on the host, or None."""
     for tool in ISO_TOOLS:
         if conn.which(tool):
@@ -48,7 +49,7 @@ def iso_tool(conn: Any) -> str | None:
     return None
 
 
-def make_seed_iso(conn: Any, dest: str, cloud_init: dict[str, Any], name: str) -> None:
+def make_seed_iso(conn: Connection, dest: str, cloud_init: dict[str, Any], name: str) -> None:
     """Write a NoCloud seed ISO at `dest` on the host (replacing an earlier seed)."""
     tool = iso_tool(conn)
     if tool is None:

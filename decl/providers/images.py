@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from decl.connections.base import Connection
 from decl.errors import ProviderError
 
 Progress = Callable[[str, "float | None"], None]
@@ -126,7 +127,7 @@ def _reason(exc: BaseException) -> str:
     return str(reason or exc)
 
 
-def verify_file(conn: Any, path: str, checksum: str) -> None:
+def verify_file(conn: Connection, path: str, checksum: str) -> None:
     """Check a file on the host against a checksum (sha256sum/sha512sum there)."""
     algo, expected = parse_checksum(checksum)
     if conn.is_local:
@@ -144,7 +145,7 @@ def verify_file(conn: Any, path: str, checksum: str) -> None:
                             f"{algo}:{expected}, got {algo}:{actual}")
 
 
-def image_problem(conn: Any, image: str, checksum: str | None) -> str | None:
+def image_problem(conn: Connection, image: str, checksum: str | None) -> str | None:
     """A plan-time error for a disk image, or None (a local path must exist on the host)."""
     if is_url(image):
         if not checksum:
@@ -156,7 +157,7 @@ def image_problem(conn: Any, image: str, checksum: str | None) -> str | None:
     return None
 
 
-def ensure_image(conn: Any, image: str, checksum: str | None, host_cache: str,
+def ensure_image(conn: Connection, image: str, checksum: str | None, host_cache: str,
                  progress: Progress) -> str:
     """The path, on the VM's host, of a verified copy of `image`."""
     if not is_url(image):
@@ -166,7 +167,7 @@ def ensure_image(conn: Any, image: str, checksum: str | None, host_cache: str,
         if checksum:
             progress(f"verifying {image}", None)
             verify_file(conn, path, checksum)
-        return path
+        return str(path)
     if not checksum:
         raise ProviderError(f"image {image} is a URL and needs a checksum")
     name = cache_name(checksum)
@@ -207,14 +208,14 @@ def _copy_local(source: str, dest: str) -> None:
             os.unlink(tmp)
 
 
-def qemu_img_info(conn: Any, path: str) -> dict[str, Any]:
+def qemu_img_info(conn: Connection, path: str) -> dict[str, Any]:
     """`qemu-img info --output=json -U` of a file on the host."""
     result = conn.run(["qemu-img", "info", "--output=json", "-U", "--", path], timeout=120)
     result.check(f"qemu-img info {path}")
     return dict(json.loads(result.out))
 
 
-def make_disk(conn: Any, dest: str, size: int | None, base: str | None, mode: str,
+def make_disk(conn: Connection, dest: str, size: int | None, base: str | None, mode: str,
               progress: Progress) -> None:
     """Create a VM disk at `dest` on the host: empty, an overlay on `base`, or a copy of it.
 
@@ -249,7 +250,7 @@ def make_disk(conn: Any, dest: str, size: int | None, base: str | None, mode: st
         resize_disk(conn, dest, size)
 
 
-def resize_disk(conn: Any, path: str, size: int) -> None:
+def resize_disk(conn: Connection, path: str, size: int) -> None:
     """Grow a disk image that no VM is using (qemu-img resize)."""
     conn.run(["qemu-img", "resize", "-q", "--", path, str(size)], timeout=300).check(
         f"qemu-img resize {path}")

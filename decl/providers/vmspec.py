@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from decl.connections.base import Connection
 from decl.core.traits import KindTraits, Policy
 from decl.core.units import format_size
 
@@ -57,7 +58,7 @@ def disk_names(count: int) -> list[str]:
 def disk_source_id(disk: Any) -> str:
     """What a disk is made from, as compared between manifest and host."""
     if disk.image:
-        return disk.checksum.lower() if disk.checksum else disk.image
+        return str(disk.checksum.lower() if disk.checksum else disk.image)
     return "empty"
 
 
@@ -123,7 +124,7 @@ class HostFacts:
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, str], Any] = {}
 
-    def _cached(self, conn: Any, key: str, compute: Any) -> Any:
+    def _cached(self, conn: Connection, key: str, compute: Any) -> Any:
         slot = (id(conn), key)
         with self._lock:
             if slot in self._cache:
@@ -133,7 +134,7 @@ class HostFacts:
             self._cache[slot] = value
         return value
 
-    def arch(self, conn: Any) -> str:
+    def arch(self, conn: Connection) -> str:
         """The host's CPU architecture in decl's names (x86_64, aarch64...)."""
         def compute() -> str:
             result = conn.run(["uname", "-m"], timeout=30)
@@ -141,7 +142,7 @@ class HostFacts:
             return UNAME_ARCH.get(raw, raw)
         return str(self._cached(conn, "arch", compute))
 
-    def kvm_usable(self, conn: Any) -> bool:
+    def kvm_usable(self, conn: Connection) -> bool:
         """Whether /dev/kvm exists and this user may read and write it."""
         def compute() -> bool:
             result = conn.run(["sh", "-c", "test -c /dev/kvm -a -r /dev/kvm -a -w /dev/kvm"],
@@ -149,29 +150,30 @@ class HostFacts:
             return result.ok
         return bool(self._cached(conn, "kvm", compute))
 
-    def which(self, conn: Any, program: str) -> str | None:
+    def which(self, conn: Connection, program: str) -> str | None:
         """A program's path on the host, cached."""
-        return self._cached(conn, "which:" + program, lambda: conn.which(program))
+        found = self._cached(conn, "which:" + program, lambda: conn.which(program))
+        return str(found) if found else None
 
-    def exists(self, conn: Any, path: str) -> bool:
+    def exists(self, conn: Connection, path: str) -> bool:
         """Whether a path exists on the host, cached (firmware files, bridges)."""
         return bool(self._cached(conn, "exists:" + path, lambda: conn.exists(path)))
 
-    def uefi_firmware(self, conn: Any, arch: str) -> tuple[str, str] | None:
+    def uefi_firmware(self, conn: Connection, arch: str) -> tuple[str, str] | None:
         """(code, vars template) of the UEFI firmware for `arch` on the host, or None."""
         for code, variables in UEFI_FIRMWARE.get(arch, []):
             if self.exists(conn, code) and self.exists(conn, variables):
                 return code, variables
         return None
 
-def bridge_exists(conn: Any, bridge: str) -> bool:
+def bridge_exists(conn: Connection, bridge: str) -> bool:
     """Whether a Linux bridge of that name exists on the host."""
     if "/" in bridge or bridge in (".", ".."):
         return False
     return bool(conn.exists(f"/sys/class/net/{bridge}/bridge"))
 
 
-def host_problem(conn: Any, facts: Any, model: Any, provider: str,
+def host_problem(conn: Connection, facts: Any, model: Any, provider: str,
                  kvm_option: str | None) -> tuple[str | None, str]:
     """Plan-time problems of a VM on its host, shared by the VM providers: an arch the
     provider cannot run, a missing qemu-system binary, KVM asked for where it cannot work
@@ -194,7 +196,7 @@ def host_problem(conn: Any, facts: Any, model: Any, provider: str,
     return None, arch
 
 
-def make_disks(conn: Any, model: Any, path_of: Any, image_cache: str, disk_mode: str,
+def make_disks(conn: Connection, model: Any, path_of: Any, image_cache: str, disk_mode: str,
                made: list[str], progress: Any) -> list[tuple[str, str, Any]]:
     """Make each disk of a new VM (an overlay on, or a copy of, its verified image, or an
     empty qcow2), appending every file made to `made`. Returns (dev, path, disk) triples."""
@@ -214,7 +216,7 @@ def make_disks(conn: Any, model: Any, path_of: Any, image_cache: str, disk_mode:
     return out
 
 
-def creation_problem(conn: Any, model: Any, arch: str, uefi_firmware: Any) -> str | None:
+def creation_problem(conn: Connection, model: Any, arch: str, uefi_firmware: Any) -> str | None:
     """Plan-time problems of a VM that does not exist yet, shared by the VM providers:
     a missing or unverifiable image, a missing cdrom, UEFI without firmware, no ISO tool."""
     from decl.providers import cloudinit, images

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from decl.core.plan import SENSITIVE, Action, Change, FieldChange, Plan
+from decl.core.plan import Action, Change, FieldChange, Plan
 from decl.core.units import format_size
 from decl.engine.executor import Summary
+from decl.redact import SENSITIVE
 
 STYLE = {
     Action.CREATE: "green", Action.DELETE: "red", Action.REPLACE: "magenta",

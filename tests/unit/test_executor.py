@@ -153,3 +153,28 @@ def test_journal_records_intent_and_outcome(tmp_path, isolated_state):
     events = sorted((r["event"], r["address"]) for r in lines)
     assert events == [("done", "venv.a"), ("failed", "venv.b"), ("intent", "venv.a"),
                       ("intent", "venv.b")]
+
+
+def test_warm_ups_are_joined_and_their_failures_logged(caplog):
+    import logging
+
+    from decl.engine.warmup import WarmUps
+
+    finished = threading.Event()
+
+    def slow():
+        time.sleep(0.3)
+        finished.set()
+
+    def broken():
+        raise RuntimeError("no such module")
+
+    warmups = WarmUps()
+    with caplog.at_level(logging.DEBUG, logger="decl"):
+        warmups.start("slow", slow)
+        warmups.start("broken", broken)
+        warmups.join()
+    assert finished.is_set()  # join waited for the slow one
+    assert not any(t.name.startswith("decl-prepare-") for t in threading.enumerate())
+    assert isinstance(warmups.failures["broken"], RuntimeError)
+    assert "warm-up of provider broken failed: RuntimeError: no such module" in caplog.text

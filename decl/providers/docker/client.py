@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from decl.connections.base import Connection
 from decl.errors import ConnectionFailed
+
+if TYPE_CHECKING:
+    from decl.connections.ssh import SshConnection
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -24,9 +28,9 @@ def engine_url(host: str, config: Any, environ: dict[str, str] | None = None) ->
     environ = dict(os.environ if environ is None else environ)
     url = getattr(config, "docker_url", None)
     if host == "local":
-        return environ.get("DOCKER_HOST") or url or "unix:///var/run/docker.sock"
+        return str(environ.get("DOCKER_HOST") or url or "unix:///var/run/docker.sock")
     if url:
-        return url
+        return str(url)
     address = getattr(config, "address", None) or host
     user = getattr(config, "user", None)
     port = getattr(config, "port", None)
@@ -51,7 +55,7 @@ def tls_config(config: Any) -> Any:
     return docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=ca or True)
 
 
-def get_client(host: str, config: Any, conn: Any = None) -> Any:
+def get_client(host: str, config: Any, conn: Connection | None = None) -> Any:
     """The cached DockerClient for a host; ConnectionFailed when it cannot be made.
 
     A remote host without its own `docker_url` is reached through decl's SSH connection to it
@@ -81,7 +85,8 @@ def get_client(host: str, config: Any, conn: Any = None) -> Any:
             if url.startswith("decl-ssh://"):
                 from decl.connections.docker_ssh import docker_client
 
-                client = docker_client(conn, timeout=TIMEOUT)
+                # an SshConnection: the url is decl-ssh:// only when conn has exec_stream
+                client = docker_client(cast("SshConnection", conn), timeout=TIMEOUT)
             elif url.startswith("ssh://"):
                 client = _ssh_client(url, config)
             else:

@@ -7,10 +7,12 @@ Works with any engine speaking the Docker API: the local socket, `ssh://` (param
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+from decl.connections.base import Connection
 from decl.core.resource import MARK_PROJECT, Desired, Marks, Observed, address_of
 from decl.core.traits import KindTraits, Policy
 from decl.errors import ConnectionFailed, ProviderError
@@ -83,15 +85,15 @@ class DockerProvider(Provider):
             return problems
         checks: list[tuple[tuple[str | int, ...], Callable[[], object]]] = []
         for index, port in enumerate(model.ports):
-            checks.append((("ports", index), lambda port=port: canon.port_bindings(port)))
+            checks.append((("ports", index), functools.partial(canon.port_bindings, port)))
         for index, volume in enumerate(model.volumes):
             checks.append((("volumes", index),
-                           lambda volume=volume: canon.volume(volume, context.base_dir)))
+                           functools.partial(canon.volume, volume, context.base_dir)))
         if model.healthcheck is not None:
             for name in ("interval", "timeout", "start_period"):
                 value = getattr(model.healthcheck, name)
                 checks.append((("healthcheck", name),
-                               lambda value=value: canon.parse_duration(value)))
+                               functools.partial(canon.parse_duration, value)))
         for path, check in checks:
             try:
                 check()
@@ -123,7 +125,7 @@ class DockerProvider(Provider):
         import docker.errors  # noqa: F401
         import docker.types  # noqa: F401
 
-    def check(self, conn: Any) -> Availability:
+    def check(self, conn: Connection) -> Availability:
         """Ask the engine for its version."""
         try:
             version = _reader(conn).version()
@@ -136,7 +138,7 @@ class DockerProvider(Provider):
         return Availability(True, version=f"{flavour} {version.get('Version')} "
                             f"(API {version.get('ApiVersion')})")
 
-    def discover(self, conn: Any, project: str, wanted: list[Desired]) -> Discovery:
+    def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """One pass per host: a container list, the inspects of the containers that matter,
         the network and volume lists."""
         try:
@@ -147,7 +149,7 @@ class DockerProvider(Provider):
         except OSError as exc:  # requests' errors are OSErrors too
             raise ConnectionFailed(conn.host, "docker", f"{type(exc).__name__}: {exc}") from None
 
-    def observe(self, conn: Any, project: str, desired: Desired) -> Observed | None:
+    def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
         """A container after a change: one inspect (and its image), not a whole pass."""
         if desired.kind != "container":
             return super().observe(conn, project, desired)
@@ -257,7 +259,7 @@ def container_spec(model: Any, context: DesiredContext) -> dict[str, Any]:
     }
 
 
-def _reader(conn: Any) -> Reader:
+def _reader(conn: Connection) -> Reader:
     """The read-only API of a host's engine."""
     return reader_for(conn.host, engine_url(conn.host, conn.config),
                       lambda: get_client(conn.host, conn.config, conn))

@@ -144,7 +144,8 @@ def parse_domain(xml_text: str) -> ParsedDomain:
         machine=os_type.get("machine") if os_type is not None else None,
         cpu_model=_cpu_model(root.find("cpu")),
         memory=_memory_bytes(root.find("memory")),
-        cpus=int(vcpu.text.strip()) if vcpu is not None and (vcpu.text or "").strip() else None,
+        cpus=int((vcpu.text or "").strip()) if vcpu is not None and (vcpu.text or "").strip()
+        else None,
         firmware=firmware,
         disks=disks,
         cdroms=cdroms,
@@ -269,7 +270,7 @@ def _set_os(root: ET.Element, params: DomainParams) -> None:
 def _set_features(root: ET.Element, arch: str, firmware: str) -> None:
     """ACPI (graceful shutdown; x86 UEFI needs it) and, on x86, the APIC. On aarch64,
     ACPI comes with UEFI only (libvirt refuses it otherwise)."""
-    wanted = {"x86_64": ("acpi", "apic"), "i686": ("acpi", "apic")}
+    wanted: dict[str, tuple[str, ...]] = {"x86_64": ("acpi", "apic"), "i686": ("acpi", "apic")}
     if firmware == "uefi":
         wanted["aarch64"] = ("acpi",)
     if arch not in wanted:

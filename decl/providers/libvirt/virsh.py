@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
-from decl.connections.base import CommandResult
+from decl.connections.base import CommandResult, Connection
 
 # `virsh domstate` / `dominfo` words and `domstats` state.state numbers -> decl's states.
 STATE_WORDS = {
@@ -105,7 +104,7 @@ def is_not_found(result: CommandResult) -> bool:
 class Virsh:
     """virsh -c URI on one host."""
 
-    def __init__(self, conn: Any, uri: str) -> None:
+    def __init__(self, conn: Connection, uri: str) -> None:
         self.conn = conn
         self.uri = uri
 

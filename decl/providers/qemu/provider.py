@@ -124,9 +124,9 @@ class QemuProvider(VmProvider[QemuOptions]):
         live = self._query_running(conn, [vm for vm in vms if vm.alive])
         by_path = {f"{root}/{d.name}": d for root, items in roots.items() for d in items}
         for vm in vms:
-            desired = by_path.get(vm.path)
+            wanted_here = by_path.get(vm.path)
             marks = self._marks(vm)
-            address = orphan_address(marks, project, desired)
+            address = orphan_address(marks, project, wanted_here)
             if address is None:
                 continue
             info = live.get(vm.path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from decl.connections.base import Connection
 from decl.errors import ProviderError
 
 # Runs as it is on the VM's host; depends on nothing but the standard library.
@@ -93,7 +94,7 @@ class QmpError(ProviderError):
     """QMP did not answer, or a command failed."""
 
 
-def execute(conn: Any, socket_path: str, commands: list[Command],
+def execute(conn: Connection, socket_path: str, commands: list[Command],
             timeout: float = 10.0) -> list[dict[str, Any]]:
     """Run QMP commands against a VM on the connection's host; one reply per command."""
     wire = [[name, arguments] for name, arguments in commands]

@@ -138,7 +138,8 @@ class VenvProvider(Provider):
                           input=json.dumps(request).encode(), timeout=120)
         result.check(f"reading venvs on host {conn.host}")
         try:
-            return json.loads(result.stdout)
+            found: dict[str, Any] = json.loads(result.stdout)
+            return found
         except ValueError as exc:
             raise ProviderError(f"venv discovery on host {conn.host} printed no JSON: {exc}") \
                 from None

@@ -97,7 +97,7 @@ def observed_packages(
     packages that nothing wanted needs (directly or as a dependency) show `==VERSION`, so
     that the plan removes them. Seed packages (pip, setuptools, wheel) are left alone.
     """
-    installed = {canonicalize_name(d["name"]): d for d in dists}
+    installed: dict[str, dict[str, Any]] = {str(canonicalize_name(d["name"])): d for d in dists}
     requirements = {name: Requirement(text) for name, text in wanted.items()}
     keep: set[str] = set()
     stack = [(name, set(req.extras)) for name, req in requirements.items()]

@@ -134,7 +134,8 @@ class WslProvider(Provider):
                   created: dict[str, Any], conf: str | None, desired: Desired | None,
                   project: str) -> Observed | None:
         mine = marks is not None and marks.project == project
-        if desired is not None and mine and marks.address not in ("", desired.address):
+        if desired is not None and marks is not None and mine and \
+                marks.address not in ("", desired.address):
             desired = None  # ours, but made for another address: report it as that one
         if desired is None and not mine:
             return None
