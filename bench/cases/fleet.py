@@ -53,8 +53,9 @@ def login_user(home: pathlib.Path) -> tuple[str, bool]:
         pwd.getpwnam(USER)
         created = False
     except KeyError:
+        # password "*": no password login, but not a locked account (which sshd refuses)
         subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell",
-                        "/bin/sh", USER], check=True, capture_output=True)
+                        "/bin/sh", "--password", "*", USER], check=True, capture_output=True)
         created = True
     home.mkdir(parents=True, exist_ok=True)
     shutil.chown(home, USER, USER)
