@@ -25,13 +25,8 @@ from decl.providers.base import (
 )
 from decl.providers.venv.making import check_no_such_python, make_venv, pip_argv
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
-from decl.providers.venv.requirements import (
-    SEED_PACKAGES,
-    desired_packages,
-    observed_packages,
-    python_matches,
-    read_requirements_file,
-)
+# decl.providers.venv.requirements (packaging) is imported where it is used: `decl
+# validate` loads this module for the provider's hooks but never parses a requirement.
 
 INDEX_DIR = "~/.local/state/decl/venvs"
 TOOL_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
@@ -73,10 +68,14 @@ class VenvProvider(Provider):
             req_path = venv.requirements
             if not os.path.isabs(req_path):
                 req_path = os.path.join(context.base_dir, req_path)
+            from decl.providers.venv.requirements import read_requirements_file
+
             lines = read_requirements_file(req_path)
         pip = venv.pip
         if pip is None and venv.backend != "auto":
             pip = venv.backend == "venv"
+        from decl.providers.venv.requirements import desired_packages
+
         packages = desired_packages(venv.packages, lines, f"venv.{name}")
         return {"path": path, "python": venv.python, "packages": packages,
                 "system_site_packages": venv.system_site_packages, "pip": pip}
@@ -191,6 +190,8 @@ class VenvProvider(Provider):
         cfg = info["cfg"] or {}
         version = cfg.get("version_info") or cfg.get("version")
         wanted_packages = (spec or {}).get("packages", {})
+        from decl.providers.venv.requirements import observed_packages, python_matches
+
         packages, versions = observed_packages(wanted_packages, info.get("dists", []),
                                                {**data.get("env", {}),
                                                 **_marker_versions(version)})
@@ -357,6 +358,8 @@ class VenvProvider(Provider):
         wanted: dict[str, str] = desired.spec["packages"]
         have: dict[str, str] = observed.spec.get("packages", {})
         install = [text for name, text in wanted.items() if have.get(name) != text]
+        from decl.providers.venv.requirements import SEED_PACKAGES
+
         remove = sorted(name for name in have if name not in wanted and name not in SEED_PACKAGES)
         if "packages" in desired.ignore_changes:
             install, remove = [], []
