@@ -24,7 +24,7 @@ PANELS = [("venvs", "create", "venvs: create from nothing"),
           ("containers", "noop", "containers: no-op re-run"),
           ("fleet", "noop plan", "N SSH hosts x 3 venvs: no-op plan"),
           ("fleet", "noop apply", "N SSH hosts x 3 venvs: no-op apply"),
-          ("parse", "validate", "decl validate of an N MB manifest"),
+          ("parse", None, "decl validate of an N MB manifest"),
           ("plan", None, "decl plan / validate on converged machines")]
 STYLE = {"decl": ("tab:blue", "o"), "decl-p1": ("tab:blue", "x"), "decl-uv": ("tab:cyan", "o"),
          "ansible": ("tab:red", "s"), "ansible-f5": ("tab:orange", "s"),

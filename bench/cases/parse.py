@@ -1,16 +1,18 @@
 """Parse time of large manifests: `decl validate` of 1, 2, 4 and 8 MB files.
 
 N is the size in MB. The manifest is YAML as a person writes it (block style, one venv a
-few lines long, with a template in each path), grown until it reaches N MB. `validate`
-reads, renders and checks it without touching any machine: the floor of every command on
-a manifest that size.
+few lines long), grown until it reaches N MB, in two variants: `plain` (literal values
+only: YAML, models, the providers' checks) and `templated` (the same with a Jinja template
+in every path, `{{ env('HOME') }}/venvs/...`: each distinct template is compiled once).
+`validate` reads, renders and checks without touching any machine: the floor of every
+command on a manifest that size.
 """
 
 from __future__ import annotations
 
 from bench.cases.common import DECL, Context, Result, timed
 
-ENTRY = """  tools-{i:06d}:
+TEMPLATED = """  tools-{i:06d}:
     path: "{{{{ env('HOME') }}}}/venvs/tools-{i:06d}"
     python: "3.11"
     packages:
@@ -19,34 +21,38 @@ ENTRY = """  tools-{i:06d}:
       - gamma
     no_index: true
 """
+PLAIN = TEMPLATED.replace("{{{{ env('HOME') }}}}", "/home/someone")
 
 
-def manifest_text(megabytes: int) -> tuple[str, int]:
+def manifest_text(megabytes: int, entry: str = TEMPLATED) -> tuple[str, int]:
     """A manifest of at least `megabytes` MB; its text and number of venvs."""
     target = megabytes * 1024 * 1024
     parts = [f"version: 1\nproject: bench-parse-{megabytes}\nvenvs:\n"]
     size, i = len(parts[0]), 0
     while size < target:
-        entry = ENTRY.format(i=i)
-        parts.append(entry)
-        size += len(entry)
+        text = entry.format(i=i)
+        parts.append(text)
+        size += len(text)
         i += 1
     return "".join(parts), i
 
 
 def run_case(ctx: Context) -> list[Result]:
-    """Median `decl validate` time for each size."""
+    """Median `decl validate` time for each size and variant."""
     results = []
     for megabytes in ctx.sizes:
-        text, count = manifest_text(megabytes)
-        path = ctx.work / f"parse-{megabytes}mb.yaml"
-        path.write_text(text)
-        result = Result("parse", "decl", megabytes, "validate",
-                        note=f"{len(text) / 1e6:.2f} MB, {count} venvs")
-        for _ in range(ctx.repeat):
-            if ctx.enough(result):
-                break
-            result.samples.append(timed([*DECL, "validate", "-f", str(path)], ctx.env)[0])
-        ctx.log(f"parse {megabytes} MB ({count} venvs): {result.median:.2f} s")
-        results.append(result)
+        for variant, entry in (("plain", PLAIN), ("templated", TEMPLATED)):
+            text, count = manifest_text(megabytes, entry)
+            path = ctx.work / f"parse-{megabytes}mb-{variant}.yaml"
+            path.write_text(text)
+            result = Result("parse", "decl", megabytes, f"validate {variant}",
+                            note=f"{len(text) / 1e6:.2f} MB, {count} venvs")
+            for _ in range(ctx.repeat):
+                if ctx.enough(result):
+                    break
+                result.samples.append(timed([*DECL, "validate", "-f", str(path)],
+                                            ctx.env)[0])
+            ctx.log(f"parse {megabytes} MB {variant} ({count} venvs): {result.median:.2f} s")
+            results.append(result)
+            path.unlink()
     return results
