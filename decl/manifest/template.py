@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from decl.manifest.source import Path
 
 NO_DEFAULT = object()
+# `{{ expression }}` with no brace inside: the only markup the fast path renders itself.
+EXPRESSION = re.compile(r"\{\{((?:[^{}])*)\}\}")
 
 
 class TemplateFailure(Exception):
@@ -70,6 +73,7 @@ class Renderer:
         self.sensitive_paths: set[Path] = set()
         self._used_secret = False
         self._jinja: Any = None
+        self._expressions: dict[str, Any] = {}
         self.variables = variables
 
     @property
@@ -102,7 +106,9 @@ class Renderer:
 
         self._used_secret = False
         try:
-            result = self._env.from_string(text).render(self.variables)
+            result = self._render_fast(text)
+            if result is None:
+                result = self._env.from_string(text).render(self.variables)
         except UndefinedError as exc:
             raise TemplateFailure(path, f"undefined variable: {exc.message}") from None
         except TemplateError as exc:
@@ -114,6 +120,34 @@ class Renderer:
         if self._used_secret:
             self.sensitive_paths.add(path)
         return str(result)
+
+    def _render_fast(self, text: str) -> str | None:
+        """Text and `{{ expression }}` tags only: each distinct expression is compiled once
+        (a large manifest repeats the same few), the text around it is kept as it is. None
+        for anything else (blocks, comments, whitespace control, braces in an expression),
+        which Jinja renders whole. The result is Jinja's: its output is the concatenation of
+        the parts, and one trailing newline of the template is dropped as Jinja drops it."""
+        if "{%" in text or "{#" in text or "{{-" in text or "-}}" in text:
+            return None
+        parts: list[tuple[str, str]] = []  # (text before, expression)
+        position = 0
+        for match in EXPRESSION.finditer(text):
+            parts.append((text[position:match.start()], match.group(1)))
+            position = match.end()
+        tail = text[position:]
+        if any("{{" in t or "}}" in t for t in [tail, *(literal for literal, _ in parts)]):
+            return None  # markup the expression pattern did not take: Jinja's to read
+        pieces: list[str] = []
+        for literal, expression in parts:
+            template = self._expressions.get(expression)
+            if template is None:
+                template = self._env.from_string("{{" + expression + "}}")
+                self._expressions[expression] = template
+            pieces += [literal, template.render(self.variables)]
+        if tail.endswith("\n"):  # Jinja's keep_trailing_newline=False
+            tail = tail[:-1]
+        pieces.append(tail)
+        return "".join(pieces)
 
     def render(self, data: Any, path: Path = ()) -> Any:
         """Render every string value inside `data` (keys are left as written)."""
