@@ -59,14 +59,14 @@ def record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def shebang(executable: str) -> bytes:
+def shebang(executable: str, os_name: str = os.name, platform: str = sys.platform) -> bytes:
     """The first line(s) pip's script maker (distlib) writes for `executable`."""
     exe = executable.encode("utf-8")
     if b" " in exe:
         exe = b'"' + exe + b'"'
-    if os.name != "posix":
+    if os_name != "posix":
         return b"#!" + exe + b"\n"
-    limit = 512 if sys.platform == "darwin" else 127
+    limit = 512 if platform == "darwin" else 127
     if b" " not in exe and len(exe) + 3 <= limit:
         return b"#!" + exe + b"\n"
     return b"#!/bin/sh\n'''exec' " + exe + b' "$0" "$@"\n' + b"' '''"
