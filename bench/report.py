@@ -73,6 +73,21 @@ def cell(result: dict | None) -> str:
     return f"{result['median']:.2f} ({min(samples):.2f}–{max(samples):.2f}, {len(samples)})"
 
 
+def cpu_median(result: dict | None) -> float | None:
+    """Median CPU seconds of a result that recorded them."""
+    if not result or not result.get("cpu"):
+        return None
+    values = sorted(result["cpu"])
+    return values[len(values) // 2] if len(values) % 2 else \
+        (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+
+def cpu_cell(result: dict | None) -> str:
+    """Median CPU seconds, or — when not recorded."""
+    value = cpu_median(result)
+    return "—" if value is None else f"{value:.3f}"
+
+
 def ratio(decl: float | None, peer: float | None) -> str:
     """decl / peer, with the speed-up in words."""
     if decl is None or peer is None or peer == 0:
@@ -185,6 +200,11 @@ def targets(table: Table, slopes: dict[str, float]) -> list[str]:
               table.median("startup", "decl", 1, "validate20"), floor, 8)
     ratio_row("`decl --version` / `python -c pass`",
               table.median("startup", "decl", 1, "version"), floor, 4, strict=True)
+    floor_cpu = cpu_median(table.get("startup", "python", 1, "pass"))
+    ratio_row("the same in CPU time: `decl validate` of 20 resources",
+              cpu_median(table.get("startup", "decl", 1, "validate20")), floor_cpu, 8)
+    ratio_row("the same in CPU time: `decl --version`",
+              cpu_median(table.get("startup", "decl", 1, "version")), floor_cpu, 4, strict=True)
     # containers (4)
     ratio_row("create 20 containers, default parallelism / Compose",
               table.median("containers", "decl", 20, "create"),
@@ -309,15 +329,19 @@ def render(document: dict, analysis: str = "", out_dir: pathlib.Path = HERE) -> 
                   "`decl validate` of a block-style YAML manifest of N MB of venvs: read, "
                   "render, check; nothing discovered. `plain`: literal values; `templated`: "
                   "a Jinja template in every path (each compiled once).", "",
-                  "| MB | variant | manifest | seconds | seconds per MB |", "|---|---|---|---|---|"]
+                  "| MB | variant | manifest | seconds | seconds per MB | CPU seconds |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {r['n']} | {r['phase'].replace('validate', '').strip() or '—'} | "
-                  f"{r['note']} | {cell(r)} | {r['median'] / r['n']:.2f} |" for r in parse_rows]
+                  f"{r['note']} | {cell(r)} | {r['median'] / r['n']:.2f} | "
+                  f"{cpu_cell(r)} |" for r in parse_rows]
         lines.append("")
     startup = [r for r in document["results"] if r["case"] == "startup"]
     if startup:
         floor = table.median("startup", "python", 1, "pass")
-        lines += ["## Start-up", "", "| command | seconds | / `python -c pass` |",
-                  "|---|---|---|"]
+        floor_cpu = cpu_median(table.get("startup", "python", 1, "pass"))
+        lines += ["## Start-up", "",
+                  "| command | seconds | / `python -c pass` | CPU seconds | CPU / `python -c "
+                  "pass` |", "|---|---|---|---|---|"]
         names = {("decl", "version"): "decl --version",
                  ("decl", "validate20"): "decl validate (20 resources, 2 providers)",
                  ("python", "pass"): "python -c pass (the same interpreter and site)",
@@ -329,7 +353,9 @@ def render(document: dict, analysis: str = "", out_dir: pathlib.Path = HERE) -> 
         for r in startup:
             name = names.get((r["tool"], r["phase"]), f"{r['tool']} {r['phase']}")
             times = f"{r['median'] / floor:.1f}x" if floor else "—"
-            lines.append(f"| `{name}` | {cell(r)} | {times} |")
+            mine = cpu_median(r)
+            cpu_times = f"{mine / floor_cpu:.1f}x" if mine and floor_cpu else "—"
+            lines.append(f"| `{name}` | {cell(r)} | {times} | {cpu_cell(r)} | {cpu_times} |")
         lines.append("")
     target_lines = targets(table, slopes)
     if target_lines:

@@ -56,6 +56,7 @@ class Result:
     phase: str         # create | noop | plan | version
     samples: list[float] = field(default_factory=list)
     note: str = ""
+    cpu: list[float] = field(default_factory=list)  # user + system seconds, where recorded
 
     @property
     def median(self) -> float:
@@ -68,8 +69,9 @@ class Result:
         return max(self.samples) - min(self.samples)
 
     def as_dict(self) -> dict:
-        """JSON-ready, with the median and spread."""
-        return {**asdict(self), "median": self.median, "spread": self.spread}
+        """JSON-ready, with the median and spread (and the CPU median when recorded)."""
+        extra = {"cpu_median": statistics.median(self.cpu)} if self.cpu else {}
+        return {**asdict(self), "median": self.median, "spread": self.spread, **extra}
 
 
 @dataclass
@@ -138,6 +140,17 @@ def timed(argv: list[str], env: dict[str, str], cwd: pathlib.Path | None = None,
     started = time.perf_counter()
     done = run(argv, env, cwd, ok)
     return time.perf_counter() - started, done
+
+
+def timed_cpu(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and what it waited for) of
+    one command that must succeed: on a shared machine the CPU time is the steadier one."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, _ = timed(argv, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def load_average() -> float:

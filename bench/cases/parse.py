@@ -10,7 +10,7 @@ command on a manifest that size.
 
 from __future__ import annotations
 
-from bench.cases.common import DECL, Context, Result, timed
+from bench.cases.common import DECL, Context, Result, timed_cpu
 
 TEMPLATED = """  tools-{i:06d}:
     path: "{{{{ env('HOME') }}}}/venvs/tools-{i:06d}"
@@ -50,8 +50,9 @@ def run_case(ctx: Context) -> list[Result]:
             for _ in range(ctx.repeat):
                 if ctx.enough(result):
                     break
-                result.samples.append(timed([*DECL, "validate", "-f", str(path)],
-                                            ctx.env)[0])
+                seconds, cpu = timed_cpu([*DECL, "validate", "-f", str(path)], ctx.env)
+                result.samples.append(seconds)
+                result.cpu.append(cpu)
             ctx.log(f"parse {megabytes} MB {variant} ({count} venvs): {result.median:.2f} s")
             results.append(result)
             path.unlink()

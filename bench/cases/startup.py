@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from bench.cases.common import DECL, PYTHON, Context, Result, timed
+from bench.cases.common import DECL, PYTHON, Context, Result, timed_cpu
 
 
 def twenty_resources(ctx: Context) -> str:
@@ -44,7 +44,9 @@ def run_case(ctx: Context) -> list[Result]:
     # interleaved, many runs: these are short and the machine is shared
     for _ in range(max(ctx.repeat, 3) * 3):
         for key, argv in commands.items():
-            results[key].samples.append(timed(argv, ctx.env)[0])
+            seconds, cpu = timed_cpu(argv, ctx.env)
+            results[key].samples.append(seconds)
+            results[key].cpu.append(cpu)
     for (tool, phase), result in results.items():
         ctx.log(f"start-up {tool} {phase}: {result.median:.3f} s")
     return list(results.values())
