@@ -188,11 +188,15 @@ def measure(ctx: Context, root: pathlib.Path, server, user: str, n: int) -> list
         commands[("pyinfra", "plan")] = [*argv, "--dry"]
         commands[("pyinfra", "apply")] = [*argv, "--yes"]
     results = {key: Result("fleet", key[0], n, f"noop {key[1]}") for key in commands}
+    # Ansible's default control socket is named by a hash of address, port and user: the N
+    # names would share one SSH master. %k (the HostKeyAlias) gives each host its own.
+    ansible_env = {**ctx.env, "ANSIBLE_SSH_CONTROL_PATH": "%(directory)s/%%k"}
     for rep in range(ctx.repeat):
         for key, argv in commands.items():
             if ctx.enough(results[key]):
                 continue
-            seconds, done = timed(argv, ctx.env, root)
+            env = ansible_env if key[0].startswith("ansible") else ctx.env
+            seconds, done = timed(argv, env, root)
             check_noop(key, done.stdout, n)
             results[key].samples.append(seconds)
             ctx.log(f"fleet N={n} {key[0]} no-op {key[1]} #{rep + 1}: {seconds:.2f} s")
