@@ -62,6 +62,17 @@ def login_user(home: pathlib.Path) -> tuple[str, bool]:
     return USER, created
 
 
+def remove_user(wait: float = 90) -> None:
+    """Delete the login user the bench made; its last sessions (Ansible's SSH masters
+    persist 60 s) may hold it for a while, and userdel refuses a user in use."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while subprocess.run(["userdel", USER], capture_output=True).returncode == 8 and \
+            time.monotonic() < deadline:  # 8: the user is logged in
+        time.sleep(2)
+
+
 def host_names(n: int) -> list[str]:
     """h000, h001, ..."""
     return [f"h{i:03d}" for i in range(n)]
@@ -160,7 +171,7 @@ def run_case(ctx: Context) -> list[Result]:
     finally:
         server.stop()
         if created:
-            subprocess.run(["userdel", USER], capture_output=True, check=False)
+            remove_user()
     return results
 
 
