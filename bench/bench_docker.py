@@ -1,7 +1,8 @@
 """decl vs docker-compose on 20 containers, on a dockerd of the bench's own.
 
 Measures, in one run and on the same engine:
-- create 20 containers (and their network) from nothing: `decl apply -y` vs `docker-compose up -d`
+- create 20 containers (and their network) from nothing: `decl apply -y` (at its default
+  parallelism and at `--parallelism 1`) vs `docker-compose up -d` (its own parallelism)
 - a converged project: `decl plan`, a no-op `decl apply -y`, and `docker-compose up -d`
   doing nothing.
 
@@ -75,12 +76,13 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="decl-bench-")
     try:
         env = {**os.environ, "DOCKER_HOST": engine.host, "DECL_STATE_DIR": f"{work}/state",
-               "NO_COLOR": "1", "COMPOSE_PROJECT_NAME": "benchc"}
+               "NO_COLOR": "1", "COMPOSE_PROJECT_NAME": "benchc", "PYTHONPATH": ROOT}
         decl_file, compose_file = write_files(work, args.containers)
         decl = [sys.executable, "-m", "decl"]
         compose = ["docker-compose", "-f", compose_file]
         rows: dict[str, list[float]] = {k: [] for k in (
-            "decl apply (create)", "compose up -d (create)", "decl plan (converged)",
+            "decl apply (create)", "decl apply -p1 (create)", "compose up -d (create)",
+            "decl plan (converged)",
             "decl apply (no-op)", "compose up -d (no-op)", "compose ps")}
         create_runs = max(1, min(args.runs, 3))
         for _ in range(create_runs):
@@ -88,6 +90,9 @@ def main() -> None:
             timed([*compose, "down"], env, work)
             rows["decl apply (create)"].append(timed([*decl, "apply", "-y", "-f", decl_file],
                                                      env, work))
+            timed([*decl, "destroy", "-y", "-f", decl_file], env, work)
+            rows["decl apply -p1 (create)"].append(timed(
+                [*decl, "apply", "-y", "--parallelism", "1", "-f", decl_file], env, work))
             timed([*decl, "destroy", "-y", "-f", decl_file], env, work)
         timed([*compose, "up", "-d"], env, work)
         timed([*decl, "apply", "-y", "-f", decl_file], env, work)
@@ -108,6 +113,9 @@ def main() -> None:
         for step, values in rows.items():
             print(f"| {step:<26} | {statistics.median(values):8.3f} | {min(values):6.3f} | "
                   f"{max(values):6.3f} |")
+        compose_create = statistics.median(rows["compose up -d (create)"])
+        for step in ("decl apply (create)", "decl apply -p1 (create)"):
+            print(f"{step} / compose: {statistics.median(rows[step]) / compose_create:.2f}")
     finally:
         engine.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -4,7 +4,9 @@
 
 Runs decl with the interpreter that runs this script (its real path, not a pyenv shim), in a
 temporary directory with its own state directory and a wheelhouse it writes itself (no
-network). "by hand" is the same work done one venv after another with the same tools.
+network). "by hand" is the same work done one venv after another with the same tools: a
+venv without pip (`pip: false`), filled by uv when it is on PATH (as decl does), else by
+the host's pip with `--python`.
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ def by_hand(root: pathlib.Path, wheels: pathlib.Path, n: int, backend: str,
         else:
             subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)],
                            check=True, env=environ)
-            subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q",
-                            "--no-index", "--find-links", str(wheels), "alpha", "beta",
-                            "gamma"], check=True, env=environ)
+            # the installer decl picks for a venv without pip: uv when it is there
+            installer = [uv, "pip", "install", "-q", "--python", python] if uv else \
+                [sys.executable, "-m", "pip", "--python", python, "install", "-q"]
+            subprocess.run([*installer, "--no-index", "--find-links", str(wheels), "alpha",
+                            "beta", "gamma"], check=True, env=environ)
     return time.perf_counter() - started
 
 

@@ -22,9 +22,14 @@ PANELS = [("venvs", "create", "venvs: create from nothing"),
           ("venvs", "noop", "venvs: no-op re-run"),
           ("containers", "create", "containers: create from nothing"),
           ("containers", "noop", "containers: no-op re-run"),
+          ("fleet", "noop plan", "N SSH hosts x 3 venvs: no-op plan"),
+          ("fleet", "noop apply", "N SSH hosts x 3 venvs: no-op apply"),
+          ("parse", None, "decl validate of an N MB manifest"),
           ("plan", None, "decl plan / validate on converged machines")]
-STYLE = {"decl": ("tab:blue", "o"), "decl-uv": ("tab:cyan", "o"), "ansible": ("tab:red", "s"),
-         "pyinfra": ("tab:green", "^"), "compose": ("tab:purple", "D")}
+STYLE = {"decl": ("tab:blue", "o"), "decl-p1": ("tab:blue", "x"), "decl-uv": ("tab:cyan", "o"),
+         "ansible": ("tab:red", "s"), "ansible-f5": ("tab:orange", "s"),
+         "ansible-f20": ("tab:red", "s"), "pyinfra": ("tab:green", "^"),
+         "compose": ("tab:purple", "D"), "by-hand": ("tab:gray", "v")}
 
 
 def series(results: list[dict], case: str, phase: str | None) -> dict[str, list[tuple]]:

@@ -14,11 +14,35 @@ from collections.abc import Iterable
 
 HERE = pathlib.Path(__file__).resolve().parent
 
-PEERS = {"venvs": ["ansible", "pyinfra"], "containers": ["compose", "ansible"]}
-EXTRA = {"venvs": ["decl-uv"], "containers": []}
+PEERS = {"venvs": ["ansible", "pyinfra", "by-hand"], "containers": ["compose", "ansible"],
+         "fleet": ["ansible-f5", "ansible-f20", "pyinfra"]}
+DECLS = {"venvs": ["decl", "decl-p1"], "containers": ["decl", "decl-p1"], "fleet": ["decl"]}
+EXTRA = {"venvs": ["decl-uv"], "containers": [], "fleet": []}
+PHASES = {"venvs": [("create", "create"), ("noop", "no-op re-run")],
+          "containers": [("create", "create"), ("noop", "no-op re-run")],
+          "fleet": [("noop plan", "no-op plan"), ("noop apply", "no-op apply")]}
 TITLES = {
     "venvs": "N venvs, 3 packages each from a local wheelhouse (stdlib venv with pip)",
     "containers": "N containers and one network on the bench's own dockerd",
+    "fleet": "N SSH hosts x 3 venvs (one loopback sshd, N host names), converged",
+}
+# Who does what at once: the ratios of a parallel tool to a serial one say so.
+PARALLEL = {
+    "venvs": {"decl": "parallel: `--parallelism 10`, venvs capped at 4 at once per host",
+              "decl-p1": "serial: `--parallelism 1`",
+              "ansible": "serial: one host, one looped task",
+              "pyinfra": "serial: one host, operations in order",
+              "by-hand": "serial: a shell loop (`python -m venv`, then the venv's pip)",
+              "decl-uv": "parallel as decl; `backend: uv`, no pip in the venvs (not the same "
+                         "work)"},
+    "containers": {"decl": "parallel: `--parallelism 10`",
+                   "decl-p1": "serial: `--parallelism 1`",
+                   "compose": "parallel: Compose's own (up to 64 at once)",
+                   "ansible": "serial: one looped task"},
+    "fleet": {"decl": "parallel: 16 hosts discovered at once (`--discovery-parallelism`), "
+                      "10 changes at once",
+              "ansible-f5": "parallel: 5 forks", "ansible-f20": "parallel: 20 forks",
+              "pyinfra": "parallel: its default (every host at once, gevent)"},
 }
 
 
@@ -49,6 +73,21 @@ def cell(result: dict | None) -> str:
     return f"{result['median']:.2f} ({min(samples):.2f}–{max(samples):.2f}, {len(samples)})"
 
 
+def cpu_median(result: dict | None) -> float | None:
+    """Median CPU seconds of a result that recorded them."""
+    if not result or not result.get("cpu"):
+        return None
+    values = sorted(result["cpu"])
+    return values[len(values) // 2] if len(values) % 2 else \
+        (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+
+def cpu_cell(result: dict | None) -> str:
+    """Median CPU seconds, or — when not recorded."""
+    value = cpu_median(result)
+    return "—" if value is None else f"{value:.3f}"
+
+
 def ratio(decl: float | None, peer: float | None) -> str:
     """decl / peer, with the speed-up in words."""
     if decl is None or peer is None or peer == 0:
@@ -59,20 +98,41 @@ def ratio(decl: float | None, peer: float | None) -> str:
 
 
 def case_table(table: Table, case: str) -> list[str]:
-    """The markdown table of one tool-against-peers case."""
-    peers = [p for p in PEERS[case] if any(k[0] == case and k[1] == p for k in table.by_key)]
-    extra = [p for p in EXTRA[case] if any(k[0] == case and k[1] == p for k in table.by_key)]
-    tools = ["decl", *peers, *extra]
-    head = ["N", "run", *tools, *[f"decl / {p}" for p in peers]]
+    """The markdown table of one tool-against-peers case, and who runs in parallel."""
+    def present(tools: list[str]) -> list[str]:
+        return [t for t in tools if any(k[0] == case and k[1] == t for k in table.by_key)]
+
+    decls, peers, extra = present(DECLS[case]), present(PEERS[case]), present(EXTRA[case])
+    tools = [*decls, *peers, *extra]
+    head = ["N", "run", *tools, *[f"{d} / {p}" for d in decls for p in peers]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in table.sizes(case):
-        for phase, label in (("create", "create"), ("noop", "no-op re-run")):
+        for phase, label in PHASES[case]:
             if table.get(case, "decl", n, phase) is None:
                 continue
             row = [str(n), label, *[cell(table.get(case, t, n, phase)) for t in tools]]
-            decl = table.median(case, "decl", n, phase)
-            row += [ratio(decl, table.median(case, p, n, phase)) for p in peers]
+            row += [ratio(table.median(case, d, n, phase), table.median(case, p, n, phase))
+                    for d in decls for p in peers]
             lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "| tool | runs in parallel? |", "|---|---|"]
+    lines += [f"| {t} | {PARALLEL[case].get(t, '?')} |" for t in tools]
+    return lines
+
+
+def slope_lines(table: Table, case: str, tools: list[str], phases: list[str],
+                unit: str) -> list[str]:
+    """Seconds per added N between the smallest and largest N, per tool and phase."""
+    sizes = table.sizes(case)
+    if len(sizes) < 2:
+        return []
+    low, high = sizes[0], sizes[-1]
+    lines = [f"| tool | run | seconds per added {unit} (N = {low} → {high}) |", "|---|---|---|"]
+    for tool in tools:
+        for phase in phases:
+            a, b = table.median(case, tool, low, phase), table.median(case, tool, high, phase)
+            if a is None or b is None:
+                continue
+            lines.append(f"| {tool} | {phase} | {(b - a) / (high - low):.3f} |")
     return lines
 
 
@@ -100,43 +160,101 @@ def plan_table(table: Table) -> tuple[list[str], dict[str, float]]:
     return lines, slopes
 
 
+def verdict(ok: bool | None) -> str:
+    """met / missed / — (not measured)."""
+    return "—" if ok is None else ("**met**" if ok else "**missed**")
+
+
 def targets(table: Table, slopes: dict[str, float]) -> list[str]:
-    """Each target of the issue, met or missed, with the figures that decide it."""
+    """Each target, met or missed, with the figures that decide it (computed here)."""
     out: list[str] = []
 
-    def verdict(ok: bool | None) -> str:
-        return "—" if ok is None else ("**met**" if ok else "**missed**")
+    def row(what: str, figure: str, ok: bool | None) -> None:
+        out.append(f"| {what} | {figure} | {verdict(ok)} |")
 
+    def limit_row(what: str, value: float | None, limit: float, unit: str = "s",
+                  strict: bool = False) -> None:
+        if value is None:
+            return
+        ok = value < limit if strict else value <= limit
+        row(what, f"{value:.2f} {unit} (need {'<' if strict else '≤'} {limit:g} {unit})", ok)
+
+    def ratio_row(what: str, value: float | None, other: float | None, limit: float,
+                  strict: bool = False) -> None:
+        if value is None or other is None or other == 0:
+            return
+        r = value / other
+        row(what, f"{value:.2f} / {other:.2f} = {r:.2f} (need {'<' if strict else '≤'} "
+                  f"{limit:g})", r < limit if strict else r <= limit)
+
+    # venvs with pip, like for like (issue 14, 1)
+    limit_row("create 10 venvs x 3 packages with pip, `--parallelism 1`",
+              table.median("venvs", "decl-p1", 10, "create"), 8)
+    limit_row("create 10 venvs x 3 packages with pip, default parallelism",
+              table.median("venvs", "decl", 10, "create"), 5)
+    limit_row("create 10 venvs x 3 packages, `backend: uv`",
+              table.median("venvs", "decl-uv", 10, "create"), 1, strict=True)
+    # start-up (3)
+    floor = table.median("startup", "python", 1, "pass")
+    ratio_row("`decl validate` of 20 resources / `python -c pass`",
+              table.median("startup", "decl", 1, "validate20"), floor, 8)
+    ratio_row("`decl --version` / `python -c pass`",
+              table.median("startup", "decl", 1, "version"), floor, 4, strict=True)
+    floor_cpu = cpu_median(table.get("startup", "python", 1, "pass"))
+    ratio_row("the same in CPU time: `decl validate` of 20 resources",
+              cpu_median(table.get("startup", "decl", 1, "validate20")), floor_cpu, 8)
+    ratio_row("the same in CPU time: `decl --version`",
+              cpu_median(table.get("startup", "decl", 1, "version")), floor_cpu, 4, strict=True)
+    # containers (4)
+    ratio_row("create 20 containers, default parallelism / Compose",
+              table.median("containers", "decl", 20, "create"),
+              table.median("containers", "compose", 20, "create"), 0.8)
+    ratio_row("create 20 containers, `--parallelism 1` / Compose",
+              table.median("containers", "decl-p1", 20, "create"),
+              table.median("containers", "compose", 20, "create"), 1.0)
+    for result in table.by_key.values():
+        if result["case"] == "containers" and result["phase"].startswith("noop x"):
+            codes = result.get("note", "")
+            row(f"no-op `decl apply -y --parallelism 1` on {result['n']} containers, "
+                f"{len(result['samples'])} runs: every exit 0 (never 134)", codes,
+                codes.strip() == f"exit codes: 0 x{len(result['samples'])}")
+    # fleet (5)
+    ratio_row("no-op plan, 100 hosts x 3 venvs / Ansible 20 forks `--check`",
+              table.median("fleet", "decl", 100, "noop plan"),
+              table.median("fleet", "ansible-f20", 100, "noop plan"), 0.1)
+    # the earlier targets, kept
     for case, peer, limit, what in (("venvs", "ansible", 0.2, "≥ 5x faster than Ansible"),
                                     ("venvs", "pyinfra", 0.5, "≥ 2x faster than pyinfra"),
                                     ("containers", "ansible", 0.2, "≥ 5x faster than Ansible"),
                                     ("containers", "compose", 1.0, "no slower than Compose")):
         for n in table.sizes(case):
-            decl = table.median(case, "decl", n, "noop")
-            other = table.median(case, peer, n, "noop")
-            if decl is None or other is None:
-                continue
-            out.append(f"| no-op re-run, {case}, N = {n}: {what} | {decl / other:.2f} "
-                       f"(need ≤ {limit}) | {verdict(decl / other <= limit)} |")
-    for case in ("venvs", "containers"):
-        for n in (n for n in table.sizes(case) if n >= 10):
-            decl = table.median(case, "decl", n, "create")
-            others = {p: table.median(case, p, n, "create") for p in PEERS[case]}
-            others = {p: v for p, v in others.items() if v is not None}
-            if decl is None or not others:
-                continue
-            worst = max(decl / v for v in others.values())
-            names = ", ".join(f"{p} {decl / v:.2f}" for p, v in others.items())
-            out.append(f"| create, {case}, N = {n}: faster than every peer | {names} "
-                       f"(need < 1) | {verdict(worst < 1)} |")
+            ratio_row(f"no-op re-run, {case}, N = {n}: {what}",
+                      table.median(case, "decl", n, "noop"), table.median(case, peer, n, "noop"),
+                      limit)
     for phase, slope in slopes.items():
         if phase.startswith("validate"):
             continue
-        out.append(f"| `decl plan` ({phase}): no per-resource process start-up | "
-                   f"{slope:.1f} ms per resource (need < 10) | {verdict(slope < 10)} |")
+        limit_row(f"`decl plan` ({phase}): no per-resource process start-up", slope, 10,
+                  unit="ms per resource", strict=True)
     if not out:
         return []
-    return ["| target | decl / peer | verdict |", "|---|---|---|", *out]
+    return ["| target | figures | verdict |", "|---|---|---|", *out]
+
+
+def not_ahead(table: Table) -> list[str]:
+    """Every row where decl (at either parallelism) is not faster than a peer."""
+    out = []
+    for case, decls in DECLS.items():
+        for n in table.sizes(case):
+            for phase, label in PHASES[case]:
+                for tool in decls:
+                    mine = table.median(case, tool, n, phase)
+                    for peer in PEERS[case]:
+                        other = table.median(case, peer, n, phase)
+                        if mine is not None and other is not None and mine >= other:
+                            out.append(f"- {case}, N = {n}, {label}: {tool} {mine:.2f} s, "
+                                       f"{peer} {other:.2f} s ({mine / other:.2f}x)")
+    return out or ["- none: decl is ahead of every peer in every row measured."]
 
 
 def machine_lines(document: dict) -> list[str]:
@@ -170,14 +288,30 @@ def render(document: dict, analysis: str = "", out_dir: pathlib.Path = HERE) -> 
              "within each repetition, in one run of the bench on one machine. Each "
              f"measurement runs {settings['repeat']} times, or fewer once its runs took "
              f"{settings.get('time_budget', 0):g} s (a long run has a small spread: creates at "
-             "N = 10 and 50, Ansible's and pyinfra's no-op runs at N = 50). decl runs with "
-             f"`--parallelism {settings['parallelism']}`.",
+             "N = 10 and 50, Ansible's and pyinfra's no-op runs at N = 50). `decl` runs at "
+             f"`--parallelism {settings['parallelism']}` (its default), `decl-p1` at "
+             "`--parallelism 1`: the serial peers are compared with both, and each table says "
+             "which tools work in parallel. Verdicts are computed by bench/report.py from "
+             "these figures.",
              "", "Runs that produced these figures: " + "; ".join(
                  f"`{r['command']}` ({r['date']}, {r['seconds']} s)" for r in runs), ""]
-    for case in ("venvs", "containers"):
+    for case in ("venvs", "containers", "fleet"):
         if not table.sizes(case):
             continue
         lines += [f"## {TITLES[case]}", "", *case_table(table, case), ""]
+        if case == "fleet":
+            lines += ["Time per added host:", "",
+                      *slope_lines(table, "fleet", [*DECLS["fleet"], *PEERS["fleet"]],
+                                   ["noop plan", "noop apply"], "host"), ""]
+            created = [r for r in document["results"]
+                       if r["case"] == "fleet" and r["phase"] == "create"]
+            lines += [f"Set-up (information): decl created the fleet's venvs at N = {r['n']} "
+                      f"in {r['median']:.1f} s ({r['note']})." for r in created] + [""]
+        if case == "containers":
+            lines += [f"Stability: `decl apply -y --parallelism 1`, no-op, N = {r['n']}, "
+                      f"{len(r['samples'])} runs: {r['note']}; median {r['median']:.2f} s."
+                      for r in document["results"]
+                      if r["case"] == "containers" and r["phase"].startswith("noop x")] + [""]
         if case == "venvs" and table.get("venvs", "decl-uv", table.sizes(case)[0], "create"):
             lines += ["`decl-uv` is decl with `backend: uv` (uv's venvs carry no pip): not "
                       "the same work as the others, shown for what a user with uv gets.", ""]
@@ -188,16 +322,46 @@ def render(document: dict, analysis: str = "", out_dir: pathlib.Path = HERE) -> 
                   "templates without discovering anything: the floor of every command. "
                   "The last column is the cost of one more resource between the smallest "
                   "and the largest N.", "", *plan_lines, ""]
+    parse_rows = sorted((r for r in document["results"] if r["case"] == "parse"),
+                        key=lambda r: (r["phase"], r["n"]))
+    if parse_rows:
+        lines += ["## Parse time of large manifests", "",
+                  "`decl validate` of a block-style YAML manifest of N MB of venvs: read, "
+                  "render, check; nothing discovered. `plain`: literal values; `templated`: "
+                  "a Jinja template in every path (each compiled once).", "",
+                  "| MB | variant | manifest | seconds | seconds per MB | CPU seconds |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['n']} | {r['phase'].replace('validate', '').strip() or '—'} | "
+                  f"{r['note']} | {cell(r)} | {r['median'] / r['n']:.2f} | "
+                  f"{cpu_cell(r)} |" for r in parse_rows]
+        lines.append("")
     startup = [r for r in document["results"] if r["case"] == "startup"]
     if startup:
-        lines += ["## Start-up", "", "| command | seconds |", "|---|---|"]
-        names = {"decl": "decl --version", "ansible": "ansible-playbook --version",
-                 "pyinfra": "pyinfra --version", "compose": "docker-compose version"}
-        lines += [f"| `{names.get(r['tool'], r['tool'])}` | {cell(r)} |" for r in startup]
+        floor = table.median("startup", "python", 1, "pass")
+        floor_cpu = cpu_median(table.get("startup", "python", 1, "pass"))
+        lines += ["## Start-up", "",
+                  "| command | seconds | / `python -c pass` | CPU seconds | CPU / `python -c "
+                  "pass` |", "|---|---|---|---|---|"]
+        names = {("decl", "version"): "decl --version",
+                 ("decl", "validate20"): "decl validate (20 resources, 2 providers)",
+                 ("python", "pass"): "python -c pass (the same interpreter and site)",
+                 ("python", "pass, no site"): "python -S -c pass (no site-packages, no .pth "
+                                              "files: not a floor decl can reach)",
+                 ("ansible", "version"): "ansible-playbook --version",
+                 ("pyinfra", "version"): "pyinfra --version",
+                 ("compose", "version"): "docker-compose version"}
+        for r in startup:
+            name = names.get((r["tool"], r["phase"]), f"{r['tool']} {r['phase']}")
+            times = f"{r['median'] / floor:.1f}x" if floor else "—"
+            mine = cpu_median(r)
+            cpu_times = f"{mine / floor_cpu:.1f}x" if mine and floor_cpu else "—"
+            lines.append(f"| `{name}` | {cell(r)} | {times} | {cpu_cell(r)} | {cpu_times} |")
         lines.append("")
     target_lines = targets(table, slopes)
     if target_lines:
-        lines += ["## Targets of the issue", "", *target_lines, ""]
+        lines += ["## Targets and verdicts", "",
+                  "Written by bench/report.py from the medians above.", "", *target_lines, ""]
+    lines += ["## Where decl is not ahead", "", *not_ahead(table), ""]
     if document.get("skipped"):
         lines += ["## Not measured", ""]
         lines += [f"- {what}: {why}" for what, why in document["skipped"].items()]

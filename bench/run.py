@@ -32,14 +32,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import peers as peers_mod  # noqa: E402
-from bench.cases import containers, plan, startup, venvs  # noqa: E402
+from bench.cases import containers, fleet, parse, plan, startup, venvs  # noqa: E402
 from bench.cases.common import Context, Result, clean_env, make_wheelhouse  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from bench.report import write_report  # noqa: E402
 
 CASES = {"startup": startup.run_case, "venvs": venvs.run_case,
-         "containers": containers.run_case, "plan": plan.run_case}
+         "containers": containers.run_case, "plan": plan.run_case,
+         "fleet": fleet.run_case, "parse": parse.run_case}
 NEEDS_DOCKER = {"containers"}
+# N of each case unless --sizes says otherwise (fleet: hosts; parse: megabytes).
+SIZES = {"startup": [1], "venvs": [1, 10, 50], "containers": [1, 10, 20, 50],
+         "plan": [1, 10, 50], "fleet": [20, 100], "parse": [1, 2, 4, 8]}
 
 
 class LoadSampler:
@@ -82,9 +86,15 @@ def docker_unavailable() -> str | None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="startup,venvs,containers,plan",
+    parser.add_argument("--cases", default=",".join(CASES),
                         help="comma-separated: " + ",".join(CASES))
-    parser.add_argument("--sizes", default="1,10,50", help="values of N, comma-separated")
+    parser.add_argument("--sizes", default=None,
+                        help="values of N for every case, comma-separated (default: per case, "
+                        + "; ".join(f"{c} {','.join(map(str, n))}" for c, n in SIZES.items())
+                        + ")")
+    parser.add_argument("--stability-runs", type=int, default=200,
+                        help="no-op `decl apply --parallelism 1` runs on the largest container "
+                        "N whose exit codes are counted (0: none)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--time-budget", type=float, default=45,
                         help="seconds: a measurement whose runs took this long gets no more "
@@ -111,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(CASES)}")
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     if args.skip_peers:
         peers = peers_mod.Peers(directory=args.peers_dir,
                                 missing={t: "--skip-peers" for t in ("ansible", "pyinfra",
@@ -134,8 +144,9 @@ def main(argv: list[str] | None = None) -> dict:
         work = pathlib.Path(tmp)
         env = clean_env(work, [str(peers.directory / "bin")] if peers.python.exists() else [])
         ctx = Context(work=work, wheels=make_wheelhouse(work / "wheels"), env=env, peers=peers,
-                      sizes=sizes, repeat=args.repeat, time_budget=args.time_budget,
-                      parallelism=args.parallelism, log=log)
+                      sizes=[], repeat=args.repeat, time_budget=args.time_budget,
+                      parallelism=args.parallelism, log=log,
+                      stability_runs=args.stability_runs)
         try:
             if any(c in NEEDS_DOCKER or c == "plan" for c in cases):
                 why = docker_unavailable()
@@ -152,8 +163,13 @@ def main(argv: list[str] | None = None) -> dict:
                 if case in NEEDS_DOCKER and ctx.engine is None:
                     log(f"{case}: skipped: {skipped.get(case)}")
                     continue
+                if case == "fleet" and fleet.unavailable():
+                    skipped["fleet"] = str(fleet.unavailable())
+                    log(f"fleet: skipped: {skipped['fleet']}")
+                    continue
                 sampler.current = case
-                log(f"== {case}")
+                ctx.sizes = sizes or SIZES[case]
+                log(f"== {case} (N = {', '.join(map(str, ctx.sizes))})")
                 results += CASES[case](ctx)
             machine = describe(peers, env)
         finally:
@@ -164,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "python3 bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "seconds": round(time.time() - started, 1),
-        "settings": {"sizes": sizes, "repeat": args.repeat,
+        "settings": {"sizes": sizes or SIZES, "repeat": args.repeat,
                      "time_budget": args.time_budget, "parallelism": args.parallelism},
         "machine": machine,
         "load": load,
@@ -190,7 +206,8 @@ def merge(old: dict, new: dict) -> dict:
     fresh = {key(r) for r in new["results"]}
     kept = [r for r in old["results"] if key(r) not in fresh]
     merged = {**old, "results": kept + new["results"], "skipped": new["skipped"]}
-    sizes = ",".join(str(n) for n in new["settings"]["sizes"])
+    given = new["settings"]["sizes"]
+    sizes = ",".join(str(n) for n in given) if isinstance(given, list) else "per case"
     merged["load"] = {**old.get("load", {}), **{
         f"{case} (rerun, N = {sizes}, repeat {new['settings']['repeat']})": value
         for case, value in new["load"].items() if case != "setup"}}

@@ -26,7 +26,19 @@ def _manifest_options(func: Any) -> Any:
     return func
 
 
+def _discovery_parallelism(ctx: Any, param: Any, value: int) -> int:
+    from decl.engine.snapshot import set_discovery_parallelism
+
+    set_discovery_parallelism(value)
+    return value
+
+
 def _plan_options(func: Any) -> Any:
+    func = click.option("--discovery-parallelism", default=16, show_default=True,
+                        type=click.IntRange(1, 256), expose_value=False,
+                        callback=_discovery_parallelism,
+                        help="Hosts (and providers) discovered at once; each opens its "
+                        "connection when its turn comes.")(func)
     func = click.option("--prune", is_flag=True,
                         help="Also delete this project's objects no longer in the manifest.")(func)
     func = click.option("--target", "targets", multiple=True, metavar="ADDR",
@@ -71,18 +83,23 @@ def cli(debug: bool, no_color: bool) -> None:
 def validate(file: str, var_assignments: Any, var_files: Any, secret_files: Any,
              files: Any) -> int:
     """Check manifests without touching any machine (-f FILE, or several FILEs)."""
+    # load, the providers' checks and the desired resources (what providers read locally,
+    # such as requirements files) only: no session, connections, planner or state
     from decl.engine.desired import build_desired
-    from decl.engine.session import load_checked
+    from decl.engine.validate import check_manifest
     from decl.errors import DeclError
+    from decl.manifest.load import load
     from decl.providers.registry import Registry
 
     failed = 0
     registry = Registry()
     for path in files or (file,):
         try:
-            loaded = load_checked(_inputs(path, var_assignments, var_files, secret_files),
-                                  registry, require_secrets=False)
-            build_desired(loaded, registry)  # what providers read locally (requirements files)
+            loaded = load(path, var_assignments=list(var_assignments),
+                          var_files=list(var_files), secret_files=list(secret_files),
+                          require_secrets=False)
+            check_manifest(loaded, registry)
+            build_desired(loaded, registry)
         except DeclError as exc:
             if len(files) < 2:
                 raise

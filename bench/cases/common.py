@@ -16,7 +16,20 @@ if str(ROOT) not in sys.path:
 
 from tests.wheelhouse import make_wheel  # noqa: E402
 
-PYTHON = os.path.realpath(sys.executable)  # the real interpreter: a pyenv shim costs 0.09 s
+
+def interpreter() -> str:
+    """The Python that runs decl in the bench: this one, by a path that stays in its venv.
+
+    Outside a venv the real file (a pyenv shim would cost 0.09 s a start); inside one the
+    venv's own `bin/python` (its realpath is the base interpreter, which lacks the venv's
+    packages: decl, pydantic ...).
+    """
+    if sys.prefix != sys.base_prefix:
+        return os.path.abspath(sys.executable)
+    return os.path.realpath(sys.executable)
+
+
+PYTHON = interpreter()
 DECL = [PYTHON, "-m", "decl"]
 PACKAGES = ["alpha", "beta", "gamma"]
 CLEAN = {"PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -25,6 +38,7 @@ CLEAN = {"PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
          "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_LOCALHOST_WARNING": "0",
          "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
 DROP = ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT",
+        "PYTHONDONTWRITEBYTECODE",  # installed tools have their byte code; so does decl
         "PIP_REQUIRE_VIRTUALENV", "VIRTUAL_ENV", "PYTHONPATH")
 
 
@@ -42,6 +56,7 @@ class Result:
     phase: str         # create | noop | plan | version
     samples: list[float] = field(default_factory=list)
     note: str = ""
+    cpu: list[float] = field(default_factory=list)  # user + system seconds, where recorded
 
     @property
     def median(self) -> float:
@@ -54,8 +69,9 @@ class Result:
         return max(self.samples) - min(self.samples)
 
     def as_dict(self) -> dict:
-        """JSON-ready, with the median and spread."""
-        return {**asdict(self), "median": self.median, "spread": self.spread}
+        """JSON-ready, with the median and spread (and the CPU median when recorded)."""
+        extra = {"cpu_median": statistics.median(self.cpu)} if self.cpu else {}
+        return {**asdict(self), "median": self.median, "spread": self.spread, **extra}
 
 
 @dataclass
@@ -71,6 +87,7 @@ class Context:
     time_budget: float          # seconds: no further run once a measurement took this long
     parallelism: int
     engine: object | None = None  # tests.docker_engine.Engine when containers are measured
+    stability_runs: int = 0     # no-op applies of decl-p1 on containers, exit codes counted
     log: object = print
 
     def enough(self, result: Result) -> bool:
@@ -81,7 +98,8 @@ class Context:
 
 
 def clean_env(work: pathlib.Path, extra_path: list[str] | None = None) -> dict[str, str]:
-    """The environment every tool runs in: no machine pip config, real interpreter first.
+    """The environment every tool runs in: no machine pip config, real interpreter first,
+    this checkout's decl on PYTHONPATH.
 
     HOME and decl's state directory are under `work`, so that no tool writes to the real
     home (decl's venv index, ~/.ansible, caches) and every run starts from the same state.
@@ -93,6 +111,7 @@ def clean_env(work: pathlib.Path, extra_path: list[str] | None = None) -> dict[s
         env.pop(key, None)
     head = [os.path.dirname(PYTHON), *(extra_path or [])]
     env["PATH"] = os.pathsep.join([*head, env.get("PATH", "")])
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's decl, whatever is installed
     return env
 
 
@@ -121,6 +140,17 @@ def timed(argv: list[str], env: dict[str, str], cwd: pathlib.Path | None = None,
     started = time.perf_counter()
     done = run(argv, env, cwd, ok)
     return time.perf_counter() - started, done
+
+
+def timed_cpu(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and what it waited for) of
+    one command that must succeed: on a shared machine the CPU time is the steadier one."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, _ = timed(argv, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def load_average() -> float:

@@ -2,12 +2,14 @@
 
 The same work for every tool: one network, then N busybox containers (`sleep 3600` under an
 init, on that network), started. The image is built locally (`docker import`), never pulled.
-- decl: `decl apply -y` (networks + containers in one manifest).
+- decl: `decl apply -y` (networks + containers in one manifest), at the default
+  parallelism and, as decl-p1, at `--parallelism 1`; at the largest N, decl-p1's no-op
+  apply is also run `--stability-runs` times and its exit codes counted.
 - Compose: Debian's docker-compose 1.29, `up -d` of a compose file with the same services
   (`init: true`, `container_name`, one network).
 - Ansible: `community.docker.docker_network` then `community.docker.docker_container`
   looped over the N names (facts not gathered).
-Every tool's objects are named apart (d-/c-/a- prefixes) and removed after each create.
+Every tool's objects are named apart (d-/p-/c-/a- prefixes) and removed after each create.
 decl's `plan` on the converged containers is recorded too (case "plan").
 """
 
@@ -28,17 +30,19 @@ def names(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i:02d}" for i in range(n)]
 
 
-def decl_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
+def decl_files(ctx: Context, root: pathlib.Path, n: int, prefix: str = "d",
+               parallelism: int | None = None) -> list[str]:
     """A manifest of one network and N containers; returns the argv of `decl apply -y`."""
-    net = f"d-net-{n}"
+    net = f"{prefix}-net-{n}"
     manifest = root / "decl.yaml"
     manifest.write_text(json.dumps({
-        "version": 1, "project": f"bench-ct-{n}", "networks": {net: {}},
+        "version": 1, "project": f"bench-ct{prefix}-{n}", "networks": {net: {}},
         "containers": {name: {"image": IMAGE, "pull": "never", "init": True,
                               "command": COMMAND, "networks": [net]}
-                       for name in names(f"d{n}-", n)},
+                       for name in names(f"{prefix}{n}-", n)},
     }, indent=1))
-    return [*DECL, "apply", "-y", "--parallelism", str(ctx.parallelism), "-f", str(manifest)]
+    return [*DECL, "apply", "-y", "--parallelism", str(parallelism or ctx.parallelism), "-f",
+            str(manifest)]
 
 
 def compose_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
@@ -74,7 +78,7 @@ def ansible_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
             f"ansible_python_interpreter={ctx.peers.python}", str(playbook)]
 
 
-PREFIX = {"decl": "d", "compose": "c", "ansible": "a"}
+PREFIX = {"decl": "d", "decl-p1": "p", "compose": "c", "ansible": "a"}
 
 
 def remove_all(ctx: Context, tool: str, n: int) -> None:
@@ -84,7 +88,8 @@ def remove_all(ctx: Context, tool: str, n: int) -> None:
     ids = engine.docker("ps", "-aq", "--filter", f"name=^{prefix}").stdout.decode().split()
     if ids:
         engine.docker("rm", "-f", *ids, check=True)
-    nets = {"decl": f"d-net-{n}", "compose": f"benchc{n}_net", "ansible": f"a-net-{n}"}
+    nets = {"decl": f"d-net-{n}", "decl-p1": f"p-net-{n}", "compose": f"benchc{n}_net",
+            "ansible": f"a-net-{n}"}
     engine.docker("network", "rm", nets[tool])
 
 
@@ -99,12 +104,32 @@ def check_created(ctx: Context, tool: str, n: int) -> None:
 
 def tools(ctx: Context) -> dict[str, Callable]:
     """tool name -> files writer."""
-    chosen: dict[str, Callable] = {"decl": decl_files}
+    chosen: dict[str, Callable] = {
+        "decl": decl_files,
+        "decl-p1": lambda c, r, n: decl_files(c, r, n, prefix="p", parallelism=1)}
     if ctx.peers.has("compose"):
         chosen["compose"] = compose_files
     if ctx.peers.has("ansible"):
         chosen["ansible"] = ansible_files
     return chosen
+
+
+def stability(ctx: Context, argv: list[str], root: pathlib.Path, n: int) -> Result:
+    """The no-op `decl apply -y --parallelism 1` many times: every exit code is counted.
+
+    Issue 14 saw one of them end in `FATAL: exception not rethrown` (exit 134): a thread
+    still running when the interpreter shut down. The note lists the exit codes seen.
+    """
+    result = Result("containers", "decl-p1", n, f"noop x{ctx.stability_runs}")
+    codes: dict[int, int] = {}
+    for _ in range(ctx.stability_runs):
+        seconds, done = timed(argv, ctx.env, root, ok=tuple(range(-64, 256)))
+        codes[done.returncode] = codes.get(done.returncode, 0) + 1
+        result.samples.append(seconds)
+    result.note = "exit codes: " + ", ".join(f"{code} x{count}"
+                                             for code, count in sorted(codes.items()))
+    ctx.log(f"containers N={n} decl-p1 no-op x{ctx.stability_runs}: {result.note}")
+    return result
 
 
 def run_case(ctx: Context) -> list[Result]:
@@ -144,6 +169,8 @@ def run_case(ctx: Context) -> list[Result]:
             plan.samples.append(seconds)
         ctx.log(f"containers N={n} decl plan: {plan.median:.2f} s")
         results += [*create.values(), *noop.values(), plan]
+        if n == max(ctx.sizes) and ctx.stability_runs:
+            results.append(stability(ctx, argvs["decl-p1"], roots["decl-p1"], n))
         for name in chosen:
             remove_all(ctx, name, n)
     return results

@@ -2,10 +2,13 @@
 
 The same work for every tool: a stdlib venv *with pip* (`python -m venv`, ensurepip), then
 alpha, beta (which needs gamma) and gamma installed from the wheelhouse with `--no-index`.
-- decl: `decl apply -y` of a manifest of N venvs (`backend: venv`), in parallel (4 by default).
+- decl: `decl apply -y` of a manifest of N venvs (`backend: venv`, `pip: true`), at the
+  default parallelism (venvs: 4 at once per host) and, as decl-p1, at `--parallelism 1`.
 - Ansible: one play on localhost, `ansible.builtin.pip` with `virtualenv` and
   `virtualenv_command: PYTHON -m venv`, looped over the N paths (facts not gathered).
 - pyinfra: `pyinfra @local deploy.py --yes`, `pip.venv` + `pip.packages` per venv.
+- by-hand: a shell loop, `python -m venv` then the venv's `pip install`, one venv after
+  another (its no-op re-run: the same `pip install` in every venv).
 - decl-uv (information only, not the same work): `backend: uv`, no pip in the venv.
 
 Runs are interleaved (tool after tool within each repetition), so that a change of the
@@ -30,15 +33,31 @@ def venv_paths(root: pathlib.Path, n: int) -> list[pathlib.Path]:
     return [root / "venvs" / f"v{i:02d}" for i in range(n)]
 
 
-def decl_files(ctx: Context, root: pathlib.Path, n: int, backend: str = "venv") -> list[str]:
+def decl_files(ctx: Context, root: pathlib.Path, n: int, backend: str = "venv",
+               parallelism: int | None = None) -> list[str]:
     """A manifest of N venvs; returns the argv of `decl apply -y`."""
     venvs = {path.name: {"path": str(path), "backend": backend, "packages": PACKAGES,
-                         "find_links": [str(ctx.wheels)], "no_index": True}
+                         "find_links": [str(ctx.wheels)], "no_index": True,
+                         "pip": backend == "venv"}
              for path in venv_paths(root, n)}
     manifest = root / "decl.yaml"
     manifest.write_text(json.dumps({"version": 1, "project": f"bench-{root.name}",
                                     "venvs": venvs}, indent=1))
-    return [*DECL, "apply", "-y", "--parallelism", str(ctx.parallelism), "-f", str(manifest)]
+    return [*DECL, "apply", "-y", "--parallelism", str(parallelism or ctx.parallelism), "-f",
+            str(manifest)]
+
+
+def by_hand_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
+    """A shell loop: `python -m venv` and the venv's pip for each venv missing; the argv."""
+    script = root / "by-hand.sh"
+    script.write_text(
+        "set -e\n"
+        f"for v in {' '.join(str(p) for p in venv_paths(root, n))}; do\n"
+        f'  [ -d "$v" ] || {PYTHON} -m venv "$v"\n'
+        f'  "$v/bin/pip" install --quiet --no-index --find-links {ctx.wheels} '
+        f"{' '.join(PACKAGES)}\n"
+        "done\n")
+    return ["sh", str(script)]
 
 
 def ansible_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
@@ -90,11 +109,14 @@ def check_created(root: pathlib.Path, n: int, with_pip: bool) -> None:
 
 def tools(ctx: Context) -> dict[str, tuple[Callable, bool]]:
     """tool name -> (files writer, whether its venvs carry pip)."""
-    chosen: dict[str, tuple[Callable, bool]] = {"decl": (decl_files, True)}
+    chosen: dict[str, tuple[Callable, bool]] = {
+        "decl": (decl_files, True),
+        "decl-p1": (lambda c, r, n: decl_files(c, r, n, parallelism=1), True)}
     if ctx.peers.has("ansible"):
         chosen["ansible"] = (ansible_files, True)
     if ctx.peers.has("pyinfra"):
         chosen["pyinfra"] = (pyinfra_files, True)
+    chosen["by-hand"] = (by_hand_files, True)
     if shutil.which("uv", path=ctx.env["PATH"]):
         chosen["decl-uv"] = (lambda c, r, n: decl_files(c, r, n, backend="uv"), False)
     return chosen

@@ -11,6 +11,15 @@ from decl.core.resource import Desired, Observed, Snapshot
 from decl.errors import ConnectionFailed, DeclError
 from decl.providers.registry import ProviderLoadError, Registry
 
+# How many (provider, host) groups discover at once: each opens its connection (an SSH
+# handshake for a remote host) and runs its provider's discovery. `--discovery-parallelism`.
+DISCOVERY_PARALLELISM = [16]
+
+
+def set_discovery_parallelism(value: int) -> None:
+    """The bound of `take_snapshot`'s workers from now on (the CLI's option)."""
+    DISCOVERY_PARALLELISM[0] = max(1, value)
+
 
 def take_snapshot(
     project: str,
@@ -20,7 +29,7 @@ def take_snapshot(
     *,
     extra_groups: Iterable[tuple[str, str]] = (),
     unavailable: dict[tuple[str, str], str] | None = None,
-    workers: int = 8,
+    workers: int | None = None,
 ) -> Snapshot:
     """One discovery pass per (provider, host), run in parallel; failures are per group."""
     groups: dict[tuple[str, str], list[Desired]] = defaultdict(list)
@@ -35,7 +44,8 @@ def take_snapshot(
     problems: dict[str, str] = {}
     failed_hosts: set[str] = set()
     if todo:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool_:
+        bound = workers or DISCOVERY_PARALLELISM[0]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(bound, len(todo))) as pool_:
             futures = {
                 pool_.submit(discover_group, project, provider, host, items, registry, pool):
                 (provider, host)

@@ -17,6 +17,7 @@ from decl.manifest.model import (
     NAME_PATTERN,
     SECTION_OF_KIND,
     Manifest,
+    validate_manifest,
 )
 from decl.manifest.source import Path, SourceDocument, parse_file, parse_text
 from decl.manifest.template import (
@@ -140,7 +141,7 @@ def load_document(
 
     _check_strings(document, rendered, ())
     try:
-        manifest = Manifest.model_validate(rendered)
+        manifest = validate_manifest(rendered)
     except ValidationError as exc:
         raise _redacted(_validation_error(document, rendered, exc), secrets) from None
     except RecursionError:

@@ -112,9 +112,13 @@ def _restart_policy(value: Any) -> Any:
 
 
 class Strict(BaseModel):
-    """Base of every manifest model: unknown fields are errors."""
+    """Base of every manifest model: unknown fields are errors.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Validators are built on first use (`defer_build`), not when the module is imported: a
+    command pays only for the models it validates with.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Lifecycle(Strict):
@@ -465,6 +469,36 @@ class Manifest(Strict):
     def host_name(self, model: Resource) -> str:
         """The host this resource lives on."""
         return model.host or self.defaults.host
+
+
+_PARTIAL: dict[frozenset[str], type[BaseModel]] = {}
+
+
+def validate_manifest(data: Any) -> Manifest:
+    """`Manifest.model_validate(data)`, building validators only for the sections present.
+
+    A manifest of venvs does not pay for the VM, container or WSL models: the data is
+    validated by a model with the same name, base and fields as Manifest, minus the
+    resource sections it does not have (so a section it has by mistake is still an unknown
+    field there and reported as on Manifest), then its values become a Manifest.
+    """
+    hooks = Manifest.__pydantic_decorators__
+    if not isinstance(data, dict) or hooks.model_validators or hooks.field_validators:
+        return Manifest.model_validate(data)  # Manifest's own checks: the whole model
+    present = frozenset(k for k in KIND_OF_SECTION if k in data)
+    model = _PARTIAL.get(present)
+    if model is None:
+        from pydantic import create_model
+
+        fields: dict[str, Any] = {
+            name: (info.annotation, info)
+            for name, info in Manifest.model_fields.items()
+            if name not in KIND_OF_SECTION or name in present}
+        model = create_model("Manifest", __base__=Strict, __doc__=Manifest.__doc__,
+                             **fields)
+        _PARTIAL[present] = model
+    checked = model.model_validate(data)
+    return Manifest.model_construct(_fields_set=checked.model_fields_set, **dict(checked))
 
 
 def json_schema() -> dict[str, Any]:

@@ -585,6 +585,11 @@ class _VolumeChange(_ObjectChange):
             pass
 
 
+# (engine socket, image) found present by this process: the containers of one apply that
+# share an image inspect it once (a set's add is atomic; a lost race costs one inspect).
+_IMAGES_PRESENT: set[tuple[str, str]] = set()
+
+
 def _change_for(kind: str) -> type[_ObjectChange]:
     return {"container": _ContainerChange, "network": _NetworkChange,
             "volume": _VolumeChange}[kind]
@@ -619,10 +624,13 @@ class LocalCreate:
                 self.progress(f"creating volume {name}", None)
                 self.engine.post("/volumes/create", None, create.volume_body(name, spec, labels))
             else:
-                try:
-                    self.engine.inspect_image(spec["image"])
-                except EngineNotFound:
-                    return False  # a pull is needed: the SDK path shows its progress
+                seen = (self.engine.path, spec["image"])
+                if seen not in _IMAGES_PRESENT:  # one image inspect per image and run
+                    try:
+                        self.engine.inspect_image(spec["image"])
+                    except EngineNotFound:
+                        return False  # a pull is needed: the SDK path shows its progress
+                    _IMAGES_PRESENT.add(seen)
                 if spec.get("pull") == "always":
                     return False
                 self._container(name, spec, labels)

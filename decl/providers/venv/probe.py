@@ -14,7 +14,7 @@ from typing import Any
 MARK_FILE = "decl.json"
 
 SURVEY = r'''
-import glob, json, os, platform, sys
+import glob, json, os, platform, shutil, subprocess, sys
 
 def cfg_of(path):
     out = {}
@@ -91,6 +91,31 @@ def probe(raw):
         item["python"] = exe
     return item
 
+def interpreter(want):
+    """The real file of an interpreter given as a path or a command name (python3)."""
+    if "/" in want or os.sep in want or want.startswith("~"):
+        found = os.path.expanduser(want)
+    else:
+        found = shutil.which(want)
+        if not found:
+            return None
+    real = os.path.realpath(found)
+    try:
+        with open(real, "rb") as f:
+            script = f.read(2) == b"#!"
+    except OSError:
+        return real
+    if not script:
+        return real
+    # a launcher script (a pyenv shim, say): ask the interpreter it starts
+    try:
+        done = subprocess.run([found, "-c", "import sys; print(sys.executable)"],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return real
+    out = done.stdout.strip()
+    return os.path.realpath(out) if done.returncode == 0 and out else real
+
 def survey(req):
     index = []
     index_file = os.path.expanduser(req.get("index") or "")
@@ -115,8 +140,7 @@ def survey(req):
                                + scanned))
     interpreters = {}
     for want in req.get("interpreters", []):
-        real = os.path.realpath(os.path.expanduser(want)) if os.sep in want else None
-        interpreters[want] = real
+        interpreters[want] = interpreter(want)
     env = {"platform_system": platform.system(), "sys_platform": sys.platform,
            "platform_machine": platform.machine(), "os_name": os.name,
            "implementation_name": sys.implementation.name,

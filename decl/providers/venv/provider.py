@@ -31,14 +31,10 @@ from decl.providers.base import (
     ensure_owned,
 )
 from decl.providers.venv.install_progress import InstallProgress
+from decl.providers.venv.making import check_no_such_python, make_venv, pip_argv
 from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
-from decl.providers.venv.requirements import (
-    SEED_PACKAGES,
-    desired_packages,
-    observed_packages,
-    python_matches,
-    read_requirements_file,
-)
+# decl.providers.venv.requirements (packaging) is imported where it is used: `decl
+# validate` loads this module for the provider's hooks but never parses a requirement.
 
 # On a remote host the index is in the remote user's default state dir; on this machine it
 # follows DECL_STATE_DIR / XDG_STATE_HOME like every file decl keeps (decl.files.state_dir).
@@ -85,6 +81,8 @@ class VenvProvider(Provider):
             req_path = venv.requirements
             if not os.path.isabs(req_path):
                 req_path = os.path.join(context.base_dir, req_path)
+            from decl.providers.venv.requirements import read_requirements_file
+
             try:
                 lines = read_requirements_file(req_path)
             except ManifestError as exc:
@@ -92,6 +90,8 @@ class VenvProvider(Provider):
         pip = venv.pip
         if pip is None and venv.backend != "auto":
             pip = venv.backend == "venv"
+        from decl.providers.venv.requirements import desired_packages
+
         packages = desired_packages(venv.packages, lines, f"venv.{name}")
         return {"path": path, "python": venv.python, "packages": packages,
                 "system_site_packages": venv.system_site_packages, "pip": pip}
@@ -114,14 +114,23 @@ class VenvProvider(Provider):
             version = platform.python_version()
             detail = f"python {version}" + (f", uv at {uv}" if uv else ", no uv")
             return Availability(True, version, detail)
-        result = conn.run([python, "-c", "import sys, venv; print(sys.version.split()[0])"],
-                          timeout=60)
-        if not result.ok:
+        code = "import sys, venv; print(sys.version.split()[0])"
+        if conn.shell == "posix":
+            # one round trip: where uv is (an empty line if nowhere), then the version
+            result = conn.run(["sh", "-c", 'command -v uv || echo; exec "$1" -c "$2"', "sh",
+                               python, code], timeout=60)
+            lines = result.out.splitlines()
+        else:
+            result = conn.run([python, "-c", code], timeout=60)
+            lines = [self._uv(conn) or "", *result.out.splitlines()]
+        if not result.ok or len(lines) < 2:
             return Availability(False, None, f"{python} with the venv module is not usable: "
                                 f"{(result.err or result.out).strip()[:200]}")
-        uv = self._uv(conn)
-        detail = f"python {result.out.strip()}" + (f", uv at {uv}" if uv else ", no uv")
-        return Availability(True, result.out.strip(), detail)
+        uv = lines[0].strip() or None
+        self._tools[(conn.host, "uv")] = uv
+        version = lines[-1].strip()
+        detail = f"python {version}" + (f", uv at {uv}" if uv else ", no uv")
+        return Availability(True, version, detail)
 
     def _uv(self, conn: Connection) -> str | None:
         key = (conn.host, "uv")
@@ -157,7 +166,7 @@ class VenvProvider(Provider):
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """One script on the host reads every venv's config, marks and installed packages."""
         interpreters = [d.spec["python"] for d in wanted
-                        if d.spec.get("python") and _is_path(d.spec["python"])]
+                        if d.spec.get("python") and not _is_version(d.spec["python"])]
         data = self._probe(conn, project, [d.spec["path"] for d in wanted], interpreters)
         by_path = {item["path"]: item for item in data["venvs"]}
         discovery = Discovery()
@@ -237,12 +246,14 @@ class VenvProvider(Provider):
         cfg = info["cfg"] or {}
         version = cfg.get("version_info") or cfg.get("version")
         wanted_packages = (spec or {}).get("packages", {})
+        from decl.providers.venv.requirements import observed_packages, python_matches
+
         packages, versions = observed_packages(wanted_packages, info.get("dists", []),
                                                {**data.get("env", {}),
                                                 **_marker_versions(version)})
         wanted_python = (spec or {}).get("python")
         python: str | None = version
-        if wanted_python and not _is_path(wanted_python):
+        if wanted_python and _is_version(wanted_python):
             python = wanted_python if python_matches(wanted_python, version) else version
         elif wanted_python:
             real = data.get("interpreters", {}).get(wanted_python)
@@ -349,20 +360,20 @@ class VenvProvider(Provider):
         # The index first: a state file that cannot be written stops before any change.
         self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         progress(f"creating the venv with {backend} ({python})", None)
-        if backend == "uv":
+        if backend == "venv":
+            made = make_venv(conn, python, path, system_site_packages=model.system_site_packages,
+                             with_pip=bool(with_pip), env=TOOL_ENV, what=desired.address)
+            if made.why:
+                progress(f"made with ensurepip ({made.why})", None)
+        else:
             argv = [uv or "uv", "venv", "--python", python, "--no-config", "--quiet"]
             if with_pip:
                 argv.append("--seed")
             argv += ["--system-site-packages"] if model.system_site_packages else []
             argv.append(path)
-        else:
-            argv = [python, "-m", "venv"]
-            argv += [] if with_pip else ["--without-pip"]
-            argv += ["--system-site-packages"] if model.system_site_packages else []
-            argv.append(path)
-        env = {**TOOL_ENV, **(self._index_env(model) if backend == "uv" and with_pip else {})}
-        self._run_quietly(conn, argv, env, 600).check(
-            f"{desired.address}: creating {path} with {backend}")
+            env = {**TOOL_ENV, **(self._index_env(model) if with_pip else {})}
+            self._run_quietly(conn, argv, env, 600).check(
+                f"{desired.address}: creating {path} with {backend}")
         # Marked at once, as incomplete: a venv whose packages never arrived (a failure, a
         # kill) is recognised as decl's unfinished work, not as drift or someone else's.
         self._write_marks(project, desired, path, conn, "created", complete=False)
@@ -379,14 +390,11 @@ class VenvProvider(Provider):
             return self._python(conn)
         if _is_path(wanted):
             return conn.expand_user(wanted)
+        command = f"python{wanted}" if _is_version(wanted) else wanted
+        found = conn.which(command)
         if backend == "uv":
-            found = conn.which(f"python{wanted}")
             return found or wanted
-        found = conn.which(f"python{wanted}")
-        if not found:
-            raise ProviderError(f"{desired.address}: no python{wanted} on host {conn.host}; "
-                                "give an interpreter path in `python:`, or install uv")
-        return found
+        return check_no_such_python(found, command, desired.address, conn.host)
 
     def _index_env(self, model: Venv) -> dict[str, str]:
         """Index settings for pip and uv as environment variables, never argv: an index URL
@@ -444,7 +452,7 @@ class VenvProvider(Provider):
         if uv and (made_by_uv or not has_pip):
             return [uv, "pip", "{verb}", "--python", python, "--no-config"], True
         if has_pip:
-            return [python, "-m", "pip", "{verb}"], False
+            return [*pip_argv(conn, python), "{verb}"], False
         return [self._python(conn), "-m", "pip", "--python", python, "{verb}"], False
 
     def _install(self, desired: Desired, venv_path: str, conn: Connection, packages: list[str],
@@ -469,6 +477,8 @@ class VenvProvider(Provider):
         wanted: dict[str, str] = desired.spec["packages"]
         have: dict[str, str] = observed.spec.get("packages", {})
         install = [text for name, text in wanted.items() if have.get(name) != text]
+        from decl.providers.venv.requirements import SEED_PACKAGES
+
         remove = sorted(name for name in have if name not in wanted and name not in SEED_PACKAGES)
         if "packages" in desired.ignore_changes:
             install, remove = [], []
@@ -512,6 +522,11 @@ class VenvProvider(Provider):
 
 def _is_path(value: str) -> bool:
     return "/" in value or "\\" in value or value.startswith("~")
+
+
+def _is_version(value: str) -> bool:
+    """'3', '3.11', '3.11.7': a version; 'python3', 'pypy3': a command name."""
+    return all(part.isdigit() for part in value.split("."))
 
 
 def _marker_versions(version: str | None) -> dict[str, str]:
