@@ -116,6 +116,21 @@ def test_xen_config_and_disk_files(tmp_path):
                     "  b: {provider: xen, disks: [{size: 1GiB}]}\n") is None
 
 
+def test_libvirt_pool_files(tmp_path):
+    text = ("vms:\n  a:\n    provider: libvirt\n    disks: [{size: 1GiB}]\n"
+            "    cloud_init: {user: me}\n"
+            "  b:\n    provider: qemu\n    options: {vm_dir: /var/lib/libvirt/images/a-seed.iso}\n")
+    fails(tmp_path, text, "10:23", "7:17", "inside the path of vm.a (seed file "
+          "'/var/lib/libvirt/images/a-seed.iso')")
+    disk = ("vms:\n  a:\n    provider: libvirt\n    disks: [{size: 1GiB}]\n"
+            "    options: {pool_dir: /pool}\n"
+            "venvs:\n  v:\n    path: /pool/a-vda.qcow2\n")
+    fails(tmp_path, disk, "10:11", "7:25", "the same path as vm.a (disk file '/pool/a-vda.qcow2')")
+    # the pool and its image cache are shared by every domain
+    assert validate(tmp_path, "vms:\n  a: {provider: libvirt, disks: [{size: 1GiB}]}\n"
+                    "  b: {provider: libvirt, disks: [{size: 1GiB}]}\n") is None
+
+
 def test_hyperv_disk_files_and_names_ignore_case(tmp_path):
     names = ("vms:\n  Web:\n    provider: hyperv\n  db:\n    provider: hyperv\n"
              "  web:\n    provider: hyperv\n")
@@ -149,6 +164,7 @@ NESTED_ON_ONE_MACHINE = {
     "xen": ("{}", "{config_dir: /var/lib/xen/images/a-xvda.img}"),
     "esxi": ("{display_name: one}", "{display_name: one}"),
     "utm": ("{seed_dir: /seeds}", "{seed_dir: /seeds/p-a-seed.iso}"),
+    "libvirt": ("{pool_dir: /pool}", "{pool_dir: /pool/a-vda.qcow2}"),
 }
 
 
@@ -159,7 +175,7 @@ def test_different_hosts_may_use_one_path_and_name(tmp_path, provider):
                     " disks: [{size: 1GiB}], cloud_init: {user: me}}\n"
                     f"  b: {{provider: {provider}, host: h2, options: {b},"
                     " disks: [{size: 1GiB}], cloud_init: {user: me}}\n")
-    if provider in ("xen", "esxi"):
+    if provider in ("xen", "esxi", "libvirt"):
         text = text.replace(", cloud_init: {user: me}", "")
     assert validate(tmp_path, text) is None
     # h2 at h1's address is the same machine: the two collide there
