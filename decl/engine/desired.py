@@ -12,7 +12,7 @@ from decl.core.traits import KindTraits
 from decl.errors import FieldError
 from decl.manifest.load import LoadedManifest, dependency_graph, located
 from decl.manifest.model import SECTION_OF_KIND
-from decl.providers.base import COMMON_FIELDS, DesiredContext
+from decl.providers.base import COMMON_FIELDS, DesiredContext, OwnedName, OwnedPath
 from decl.providers.registry import LoadFailure, ProviderLoadError, Registry
 
 
@@ -30,6 +30,7 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
     manifest = loaded.manifest
     graph = dependency_graph(manifest)
     result = DesiredSet()
+    claims: list[Claim] = []
     for kind, name, model in manifest.resources():
         provider_name = manifest.provider_name(kind, model)
         host = manifest.host_name(model)
@@ -44,6 +45,7 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
                 message = f"no provider is available for {kind} resources with provider " \
                     f"{provider_name!r} yet"
             result.unavailable[(provider_name, host)] = message
+            owned_name, owned_paths = OwnedName(name), []
             spec = model.model_dump(mode="json", exclude=set(COMMON_FIELDS))
             state = str(getattr(model, "state", "present"))
             prevent = bool(model.lifecycle.prevent_destroy)
@@ -57,23 +59,30 @@ def build_desired(loaded: LoadedManifest, registry: Registry) -> DesiredSet:
             prevent = (model.lifecycle.prevent_destroy
                        if model.lifecycle.prevent_destroy is not None
                        else provider.prevent_destroy_default(kind))
+            owned_name = provider.owned_name(kind, name, model, spec)
+            owned_paths = provider.owned_paths(kind, name, model, spec, context)
             for traits_kind, traits in provider.traits.items():
                 result.traits[(provider_name, traits_kind)] = traits
         sensitive = _sensitive_fields(loaded, kind, name, spec)
-        result.items.append(Desired(
+        item = Desired(
             address=address, kind=kind, name=name, provider=provider_name, host=host,
             state=state, spec=spec, model=model, sensitive=sensitive,
             depends_on=tuple(sorted(graph.get(address, ()))), prevent_destroy=prevent,
             ignore_changes=tuple(model.lifecycle.ignore_changes), adopt=model.adopt,
-        ))
-    check_owners(loaded, result.items)
+        )
+        result.items.append(item)
+        claims.append(Claim(item, owned_name, tuple(owned_paths)))
+    check_owners(loaded, claims)
     return result
 
 
-# Fields of a resource's spec that name a path it owns on its host, per kind.
-OWNED_PATH_FIELDS = {"venv": "path", "wsl": "location"}
-# Backends whose object names ignore case (Windows): `Web` and `web` are one VM there.
-CASE_BLIND_PROVIDERS = frozenset({"hyperv", "wsl"})
+@dataclass(frozen=True)
+class Claim:
+    """What one resource owns on its host, as its provider declares it."""
+
+    item: Desired
+    name: OwnedName
+    paths: tuple[OwnedPath, ...]
 
 
 def _machine(loaded: LoadedManifest, host: str) -> tuple[str, ...]:
@@ -83,6 +92,11 @@ def _machine(loaded: LoadedManifest, host: str) -> tuple[str, ...]:
     if host == "local" or config is None:
         return (host,)
     return ("ssh", (config.address or host).lower(), str(config.port or 22), config.user or "")
+
+
+def _windows_host(loaded: LoadedManifest, host: str) -> bool:
+    config = loaded.manifest.hosts.get(host)
+    return config is not None and getattr(config, "shell", "posix") == "powershell"
 
 
 def _path_key(path: str, windows: bool) -> tuple[str, ...]:
@@ -95,65 +109,48 @@ def _path_key(path: str, windows: bool) -> tuple[str, ...]:
     return tuple(p for p in posixpath.normpath(path).split("/") if p) or ("/",)
 
 
-def _owned_path(loaded: LoadedManifest, item: Desired) -> tuple[str, tuple[str, ...]] | None:
-    """The path a resource owns on its host and the manifest field that sets it, if any.
-
-    Venvs own their `path`, WSL distributions their `location`, QEMU VMs their VM directory
-    VM_DIR/PROJECT/NAME (`options.vm_dir`)."""
-    field_name = OWNED_PATH_FIELDS.get(item.kind)
-    if field_name is not None:
-        value = item.spec.get(field_name)
-        return (value, (field_name,)) if isinstance(value, str) and value else None
-    if item.kind == "vm" and item.provider == "qemu":
-        from decl.providers.qemu.options import DEFAULT_VM_DIR
-
-        options = getattr(item.model, "options", None) or {}
-        root = options.get("vm_dir") if isinstance(options.get("vm_dir"), str) else None
-        field_path = ("options", "vm_dir") if root else ()
-        return (f"{(root or DEFAULT_VM_DIR).rstrip('/')}/{loaded.manifest.project}/"
-                f"{item.name}", field_path)
-    return None
-
-
-def check_owners(loaded: LoadedManifest, items: list[Desired]) -> None:
-    """One owner per path and per name on a machine: two resources whose paths are equal or
-    nested, or whose names collide on one machine and backend, are a manifest error naming
+def check_owners(loaded: LoadedManifest, claims: list[Claim]) -> None:
+    """One owner per path and per name on a machine: two resources whose paths (as their
+    providers declare them: Provider.owned_paths) are equal or nested, or whose names
+    (Provider.owned_name) collide on one machine and backend, are a manifest error naming
     both positions (so `state: absent` on one can never delete what another uses)."""
-    seen_paths: list[tuple[tuple[str, ...], tuple[str, ...], Desired, tuple[str, ...],
-                           str]] = []
-    seen_names: dict[tuple[Any, ...], Desired] = {}
-    for item in items:
+    seen_paths: list[tuple[tuple[str, ...], tuple[str, ...], Desired, OwnedPath]] = []
+    seen_names: dict[tuple[Any, ...], tuple[Desired, OwnedName]] = {}
+    for claim in claims:
+        item = claim.item
         machine = _machine(loaded, item.host)
-        name = item.name.lower() if item.provider in CASE_BLIND_PROVIDERS else item.name
-        key = (machine, item.provider, item.kind, name)
+        key = (machine, item.provider, item.kind, claim.name.key)
         if key in seen_names:
-            other = seen_names[key]
-            raise _both(loaded, item, (), other, (),
+            other, other_name = seen_names[key]
+            raise _both(loaded, item, claim.name.field, other, other_name.field,
                         f"{item.address} on host {item.host} is the same {item.kind} as "
-                        f"{other.address} on host {other.host} (one machine, one name)")
-        seen_names[key] = item
-        owned = _owned_path(loaded, item)
-        if owned is None:
-            continue
-        value, field_path = owned
-        expanded = os.path.expanduser(value) if machine == ("local",) else value
-        parts = _path_key(expanded, windows=item.kind == "wsl")
-        for other_machine, other_parts, other, other_field, other_value in seen_paths:
-            if other_machine != machine:
-                continue
-            shorter = min(len(parts), len(other_parts))
-            if parts[:shorter] != other_parts[:shorter]:
-                continue
-            how = "the same path as" if len(parts) == len(other_parts) else (
-                "inside the path of" if len(parts) > len(other_parts) else "around the path of")
-            raise _both(loaded, item, field_path, other, other_field,
-                        f"{item.address} {'.'.join(field_path) or 'directory'} {value!r} is "
-                        f"{how} {other.address} ({other_value!r}): each path has one owner")
-        seen_paths.append((machine, parts, item, field_path, value))
+                        f"{other.address} on host {other.host} (one machine, one name"
+                        f"{': ' + repr(claim.name.key) if claim.name.key != item.name else ''})")
+        seen_names[key] = (item, claim.name)
+        for owned in claim.paths:
+            windows = owned.windows or _windows_host(loaded, item.host)
+            expanded = os.path.expanduser(owned.path) if machine == ("local",) else owned.path
+            parts = _path_key(expanded, windows=windows)
+            for other_machine, other_parts, other, other_owned in seen_paths:
+                if other_machine != machine or other is item:
+                    continue
+                shorter = min(len(parts), len(other_parts))
+                if parts[:shorter] != other_parts[:shorter]:
+                    continue
+                how = "the same path as" if len(parts) == len(other_parts) else (
+                    "inside the path of" if len(parts) > len(other_parts)
+                    else "around the path of")
+                where = ".".join(str(p) for p in owned.field)
+                raise _both(loaded, item, owned.field, other, other_owned.field,
+                            f"{item.address} {owned.what} {owned.path!r}"
+                            f"{f' ({where})' if where else ''} is {how} {other.address} "
+                            f"({other_owned.what} {other_owned.path!r}): each path has one "
+                            "owner")
+            seen_paths.append((machine, parts, item, owned))
 
 
-def _both(loaded: LoadedManifest, item: Desired, path: tuple[str, ...], other: Desired,
-          other_path: tuple[str, ...], message: str) -> Exception:
+def _both(loaded: LoadedManifest, item: Desired, path: tuple[str | int, ...],
+          other: Desired, other_path: tuple[str | int, ...], message: str) -> Exception:
     first = loaded.document.location((SECTION_OF_KIND[other.kind], other.name, *other_path))
     where = f"; {other.address} is at {first}" if first else ""
     return located(loaded, (SECTION_OF_KIND[item.kind], item.name, *path), message + where)

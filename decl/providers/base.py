@@ -93,6 +93,31 @@ class ValidationProblem:
     key: bool = False
 
 
+@dataclass(frozen=True)
+class OwnedPath:
+    """A path on its host that one resource alone may use: a venv, a VM's directory, a disk
+    or config file decl makes and deletes with the resource.
+
+    `field` is the resource's manifest field that sets it (() when only the name does), so
+    an error names its position; `windows` compares it as a Windows path (case-blind, / and
+    \\ alike); `what` names it in messages.
+    """
+
+    path: str
+    field: ManifestPath = ()
+    what: str = "directory"
+    windows: bool = False
+
+
+@dataclass(frozen=True)
+class OwnedName:
+    """The key under which a backend knows a resource on its host (two resources with one
+    key on one host and provider are one object), and the manifest field that sets it."""
+
+    key: str
+    field: ManifestPath = ()
+
+
 @dataclass
 class Discovery:
     """What one discovery pass on one host found."""
@@ -290,6 +315,20 @@ class Provider(abc.ABC):
         """
         data: dict[str, Any] = model.model_dump(mode="json", exclude=set(COMMON_FIELDS))
         return data
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The paths this resource alone may use on its host (directories, disk files),
+        each with the manifest field that sets it. The engine refuses a manifest in which
+        two resources' paths on one machine are equal or nested, so a delete can never
+        remove what another resource uses. Default: none."""
+        return []
+
+    def owned_name(self, kind: str, name: str, model: Any, spec: dict[str, Any]) -> OwnedName:
+        """The name the backend knows this resource by on its host (default: the manifest
+        name as it is). Override for a backend that ignores case (return it folded) or
+        names an object otherwise (an option that renames it, with that option's field)."""
+        return OwnedName(name)
 
     def state(self, kind: str, model: Any) -> str:
         """The wanted state of a manifest resource."""

@@ -40,6 +40,7 @@ from decl.errors import ManifestError, ProviderError
 from decl.providers.base import (
     DesiredContext,
     Operation,
+    OwnedPath,
     Provider,
     ValidateContext,
     ValidationProblem,
@@ -90,6 +91,27 @@ class VmSupport:
     min_memory: int = 0
     max_disks: int | None = None
     max_cpus: int | None = None
+
+
+def option_field(model: Any, key: str) -> tuple[str, ...]:
+    """("options", KEY) when the manifest sets that option, else () (the resource itself):
+    where an error about a path the option decides points."""
+    raw = getattr(model, "options", None) or {}
+    return ("options", key) if isinstance(raw, dict) and raw.get(key) is not None else ()
+
+
+def is_windows_path(path: str) -> bool:
+    """A path written the Windows way (C:\\..., \\\\server\\share, or any backslash)."""
+    return "\\" in path or (len(path) >= 2 and path[1] == ":" and path[0].isalpha())
+
+
+def owned_in(folder: str, *parts: str, field: tuple[str, ...] = (), what: str = "directory"
+             ) -> OwnedPath:
+    """An OwnedPath FOLDER/PARTS..., joined the way FOLDER is written (Windows or POSIX)."""
+    windows = is_windows_path(folder)
+    sep = "\\" if windows else "/"
+    path = sep.join([folder.rstrip("/\\") or sep, *parts])
+    return OwnedPath(path, field, what, windows)
 
 
 class VmProvider(Provider, Generic[OptionsT]):

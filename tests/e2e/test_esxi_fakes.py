@@ -260,3 +260,33 @@ def test_a_no_op_plan_takes_the_same_ssh_round_trips_for_1_or_6_vms(esxi, tmp_pa
         counts.append(counted_plan(path))
     assert counts[0]["exec"] == counts[1]["exec"] == 3, counts
     assert counts[0]["sftp"] == counts[1]["sftp"] == 0, counts
+
+
+def line_of(path: str, text: str) -> int:
+    """The 1-based line of the manifest file that holds `text`."""
+    lines = Path(path).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+def test_an_absent_vm_renamed_onto_another_is_refused_and_deletes_nothing(esxi, tmp_path):
+    """`state: absent` on a resource whose display name is another VM's would delete that
+    VM and its folder: validate refuses it at both positions, and nothing is touched."""
+    fake, host = esxi
+    wanted = {"web": {"disks": [{"size": "1GiB"}]}}
+    ok("apply", "-y", "-f", manifest(tmp_path, host, wanted))
+    folder = os.path.join(fake.datastore(), "web")
+    before = sorted(os.listdir(folder))
+    assert "web.vmx" in before
+    wanted["old"] = {"state": "absent", "options": {"display_name": "web"}}
+    path = manifest(tmp_path, host, wanted)
+    web_line = line_of(path, '"web": {')
+    for command in ("validate", "apply"):
+        done = decl(command, *(["-y"] if command == "apply" else []), "-f", path,
+                    env=local_env())
+        assert done.returncode == 1, done.stdout + done.stderr
+        first = done.stderr.splitlines()[0]
+        assert first.startswith(f"error: {path}:{line_of(path, 'display_name')}:"), first
+        assert "vm.old on host esx is the same vm as vm.web" in first, first
+        assert f"vm.web is at {path}:{web_line}:" in first, first
+    assert fake.vms()["web"]["power"] == "on"
+    assert sorted(os.listdir(folder)) == before

@@ -260,3 +260,29 @@ def test_qcow2_disks_made_and_grown_with_qemu_img(xen, tmp_path):
     wanted["store"]["disks"][0]["size"] = "1GiB"
     done = decl("plan", "-f", manifest(tmp_path, wanted), env=xen.env())
     assert done.returncode == 1 and "cannot shrink" in done.stdout + done.stderr
+
+
+def test_an_absent_vm_whose_disks_another_resource_holds_is_refused(xen, tmp_path):
+    """A venv made in the folder of an absent VM's disk images: deleting the VM would delete
+    files inside the venv. validate and apply refuse it at both positions; nothing changes."""
+    wanted = {"old": {"state": "stopped", "disks": [{"size": "1GiB"}],
+                      "options": options(tmp_path)}}
+    ok(xen, "apply", "-y", "-f", manifest(tmp_path, wanted))
+    disk = tmp_path / "images" / "old-xvda.img"
+    assert disk.exists() and (tmp_path / "etc-xen" / "old.cfg").exists()
+    wanted["old"]["state"] = "absent"
+    document = {"version": 1, "project": "lab", "vms": wanted,
+                "venvs": {"tools": {"path": str(tmp_path / "images"), "pip": False}}}
+    path = write_manifest(tmp_path / "decl.yaml", document)
+    lines = Path(path).read_text().splitlines()
+    venv_line = next(i for i, line in enumerate(lines, 1) if '"path":' in line)
+    disks_line = next(i for i, line in enumerate(lines, 1) if '"disk_dir":' in line)
+    for command in (("validate",), ("apply", "-y")):
+        done = decl(*command, "-f", path, env=xen.env())
+        assert done.returncode == 1, done.stdout + done.stderr
+        first = done.stderr.splitlines()[0]
+        assert first.startswith(f"error: {path}:{venv_line}:"), first
+        assert f"around the path of vm.old (disk file '{disk}')" in first, first
+        assert f"vm.old is at {path}:{disks_line}:" in first, first
+    assert disk.exists() and (tmp_path / "etc-xen" / "old.cfg").exists()
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["old-xvda.img"]

@@ -21,6 +21,7 @@ from decl.providers.base import (
     Discovery,
     ImportScope,
     Operation,
+    OwnedName,
     ValidateContext,
     ValidationProblem,
     orphan_address,
@@ -30,7 +31,7 @@ from decl.providers.esxi.host import EsxiHost, Inventory
 from decl.providers.esxi.marks import read_marks, write_marks
 from decl.providers.esxi.spec import TRAITS, EsxiOptions
 from decl.providers.esxi.vmx import Vmx
-from decl.providers.vmbase import VmProvider
+from decl.providers.vmbase import VmProvider, option_field
 from decl.providers.vmimport import manifest_name
 
 
@@ -70,6 +71,12 @@ class EsxiProvider(VmProvider[EsxiOptions]):
     parallel_limit: ClassVar[int | None] = 4
 
     # -- desired -------------------------------------------------------------------------
+
+    def owned_name(self, kind: str, name: str, model: Any, spec: dict[str, Any]) -> OwnedName:
+        """ESXi knows a VM by its display name (which also names its folder
+        [DATASTORE] NAME/), `options.display_name` or the manifest name."""
+        return OwnedName(str(spec.get("display_name") or name),
+                         option_field(model, "display_name"))
 
     @classmethod
     def validate_vm(cls, model: Any, options: Any, context: ValidateContext

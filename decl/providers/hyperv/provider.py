@@ -22,13 +22,15 @@ from decl.providers.base import (
     DesiredContext,
     Discovery,
     Operation,
+    OwnedName,
+    OwnedPath,
     Progress,
     ValidateContext,
     ValidationProblem,
 )
 from decl.providers.hyperv import notes as vm_notes
 from decl.providers.hyperv import powershell as ps
-from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
+from decl.providers.vmbase import VmOptions, VmProvider, VmSupport, owned_in
 from decl.providers.vmspec import check_vm_field, disk_names
 
 PENDING_HASH = PENDING_SPEC_HASH
@@ -148,6 +150,22 @@ class HypervProvider(VmProvider[HypervOptions]):
     options_model = HypervOptions
     support = VmSupport(arches=frozenset({"x86_64", "aarch64"}), cdrom=False,
                         cloud_init=False, memory_multiple=MIB2, min_memory=32 * 1024 * 1024)
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The VHDX files decl makes in `options.disk_dir` (NAME.vhdx, NAME-diskN.vhdx) and
+        deletes with the VM. Without disk_dir they go to the host's VirtualHardDiskPath\\NAME,
+        which only the host knows (the names, compared case-blind, keep those apart)."""
+        folder = self.options_of(model).disk_dir
+        if not folder:
+            return []
+        return [owned_in(folder, f"{name}{'' if index == 0 else f'-disk{index}'}.vhdx",
+                         field=("options", "disk_dir"), what="disk file")
+                for index in range(len(getattr(model, "disks", None) or []))]
+
+    def owned_name(self, kind: str, name: str, model: Any, spec: dict[str, Any]) -> OwnedName:
+        """Hyper-V VM names ignore case."""
+        return OwnedName(name.lower())
 
     def __init__(self) -> None:
         self._exe: dict[str, str] = {}  # PowerShell found per host: a cache, not call state

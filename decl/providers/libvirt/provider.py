@@ -11,9 +11,11 @@ from decl.errors import ProviderError
 from decl.providers import cloudinit, images
 from decl.providers.base import (
     Availability,
+    DesiredContext,
     Discovery,
     ImportScope,
     Operation,
+    OwnedPath,
     ValidateContext,
     ValidationProblem,
     orphan_address,
@@ -27,11 +29,12 @@ from decl.providers.libvirt.domain_xml import (
 )
 from decl.providers.libvirt.options import LibvirtOptions
 from decl.providers.libvirt.virsh import Virsh, capacities_from_stats, state_from_stats
-from decl.providers.vmbase import VmProvider, VmSupport
+from decl.providers.vmbase import VmProvider, VmSupport, option_field, owned_in
 from decl.providers.vmspec import (
     DEFAULT_MACHINE,
     HostFacts,
     creation_problem,
+    disk_names,
     disk_source_id,
     host_problem,
     make_disks,
@@ -108,6 +111,20 @@ class LibvirtProvider(VmProvider[LibvirtOptions]):
     name = "libvirt"
     options_model = LibvirtOptions
     support = VmSupport(memory_multiple=1024)
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The disks POOL_DIR/NAME-vdX.qcow2 and the seed POOL_DIR/NAME-seed.iso decl makes
+        in `options.pool_dir` and deletes with the domain (the image cache there is shared)."""
+        pool = self.options_of(model).pool_dir
+        field = option_field(model, "pool_dir")
+        owned = [owned_in(pool, f"{name}-{dev}.qcow2", field=field or ("disks",),
+                          what="disk file")
+                 for dev in disk_names(len(getattr(model, "disks", None) or []))]
+        if spec.get("cloud_init"):
+            owned.append(owned_in(pool, f"{name}-seed.iso", field=field or ("cloud_init",),
+                                  what="seed file"))
+        return owned
 
     def __init__(self) -> None:
         self.facts = HostFacts()

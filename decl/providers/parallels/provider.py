@@ -20,16 +20,18 @@ from decl.errors import ProviderError
 from decl.providers import cloudinit, textmarks
 from decl.providers.base import (
     Availability,
+    DesiredContext,
     Discovery,
     ImportNotSupported,
     ImportScope,
     Operation,
+    OwnedPath,
     ValidateContext,
     ValidationProblem,
     orphan_address,
 )
 from decl.providers.parallels import output
-from decl.providers.vmbase import VmOptions, VmProvider, VmSupport
+from decl.providers.vmbase import VmOptions, VmProvider, VmSupport, owned_in
 from decl.providers.vmimport import common_fields, disk_entries, is_manifest_name
 from decl.providers.vmspec import HostFacts, disk_names, vm_traits
 
@@ -122,6 +124,14 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
     options_model = ParallelsOptions
     support = VmSupport(arches=frozenset({"x86_64", "aarch64"}), memory_multiple=MIB,
                         min_memory=32 * MIB)
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The VM bundle VM_DIR/NAME.pvm (`prlctl create --dst`); Parallels' default folder
+        is its own, so only an explicit `options.vm_dir` is checked."""
+        folder = self.options_of(model).vm_dir
+        return [owned_in(folder, f"{name}.pvm", field=("options", "vm_dir"),
+                         what="VM bundle")] if folder else []
 
     def __init__(self) -> None:
         self.facts = HostFacts()  # a cache of host facts, not per-call state

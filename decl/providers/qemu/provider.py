@@ -15,10 +15,12 @@ from decl.errors import ProviderError
 from decl.providers import cloudinit, images
 from decl.providers.base import (
     Availability,
+    DesiredContext,
     Discovery,
     ImportNotSupported,
     ImportScope,
     Operation,
+    OwnedPath,
     Progress,
     orphan_address,
 )
@@ -38,7 +40,7 @@ from decl.providers.qemu.vmdir import (
     qemu_argv,
     stable_mac,
 )
-from decl.providers.vmbase import VmProvider, VmSupport
+from decl.providers.vmbase import VmProvider, VmSupport, option_field, owned_in
 from decl.providers.vmspec import (
     DEFAULT_MACHINE,
     QEMU_BINARY,
@@ -123,6 +125,12 @@ class QemuProvider(VmProvider[QemuOptions]):
     support = VmSupport(memory_multiple=1024 * 1024)
     # The VM directory is made first, its decl.json last.
     traits: ClassVar[dict[str, KindTraits]] = {"vm": vm_traits(half_made=True)}
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """A QEMU VM owns its directory VM_DIR/PROJECT/NAME (disks, seed, monitor)."""
+        root = self.options_of(model).vm_dir or DEFAULT_VM_DIR
+        return [owned_in(root, context.project, name, field=option_field(model, "vm_dir"))]
 
     def __init__(self) -> None:
         self.facts = HostFacts()

@@ -33,17 +33,26 @@ from decl.errors import ProviderError
 from decl.providers import cloudinit, textmarks
 from decl.providers.base import (
     Availability,
+    DesiredContext,
     Discovery,
     ImportNotSupported,
     ImportScope,
     Operation,
+    OwnedPath,
     ValidateContext,
     ValidationProblem,
     orphan_address,
 )
 from decl.providers.utm import applescript as script
 from decl.providers.utm import output
-from decl.providers.vmbase import RUNNING_STATES, VmOptions, VmProvider, VmSupport
+from decl.providers.vmbase import (
+    RUNNING_STATES,
+    VmOptions,
+    VmProvider,
+    VmSupport,
+    option_field,
+    owned_in,
+)
 from decl.providers.vmimport import common_fields, is_manifest_name
 from decl.providers.vmspec import HostFacts, disk_names
 
@@ -200,6 +209,15 @@ class UtmProvider(VmProvider[UtmOptions]):
     parallel_limit: ClassVar[int | None] = 1  # one GUI app answers every Apple event
     options_model = UtmOptions
     support = VmSupport(arches=frozenset(UTM_ARCH), memory_multiple=MIB, min_memory=32 * MIB)
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The cloud-init seed ISO SEED_DIR/PROJECT-NAME-seed.iso, deleted with the VM."""
+        if not spec.get("cloud_init"):
+            return []
+        return [owned_in(self.options_of(model).seed_dir, f"{context.project}-{name}-seed.iso",
+                         field=option_field(model, "seed_dir") or ("cloud_init",),
+                         what="seed file")]
 
     def __init__(self) -> None:
         self.facts = HostFacts()  # a cache of host facts, not per-call state

@@ -20,6 +20,8 @@ from decl.files import state_dir
 from decl.platforms import LINUX, current_system, venv_python
 from decl.manifest.model import Venv
 from decl.providers.base import (
+    OwnedName,
+    OwnedPath,
     Availability,
     DesiredContext,
     Discovery,
@@ -62,6 +64,11 @@ class VenvProvider(Provider):
     traits = {"venv": VENV_TRAITS}
     # Creating a venv and installing into it is CPU-bound: four at a time per host.
     parallel_limit = 4
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """A venv owns its directory."""
+        return [OwnedPath(spec["path"], ("path",))] if spec.get("path") else []
 
     def __init__(self) -> None:
         self._index_lock = threading.Lock()

@@ -15,9 +15,11 @@ from decl.errors import ProviderError
 from decl.providers import cloudinit, images
 from decl.providers.base import (
     Availability,
+    DesiredContext,
     Discovery,
     ImportScope,
     Operation,
+    OwnedPath,
     ValidateContext,
     ValidationProblem,
     orphan_address,
@@ -32,7 +34,7 @@ from decl.providers.virtualbox.driver import (
     VBoxManageError,
 )
 from decl.providers.virtualbox.options import VirtualBoxOptions
-from decl.providers.vmbase import VmProvider, VmSupport
+from decl.providers.vmbase import VmProvider, VmSupport, owned_in
 from decl.providers.vmspec import disk_names, disk_source_id, vm_traits
 
 # Disks cannot grow while the VM runs (VirtualBox locks them for writing).
@@ -65,6 +67,13 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                         min_memory=4 * machine.MIB, max_disks=29, max_cpus=64)
     # VirtualBox takes one session lock per VM; VBoxSVC serialises much of the rest.
     parallel_limit = 4
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The VM's folder VM_DIR/NAME (createvm --basefolder); the default machine folder
+        depends on the host, so only an explicit `options.vm_dir` is checked."""
+        folder = self.options_of(model).vm_dir
+        return [owned_in(folder, name, field=("options", "vm_dir"))] if folder else []
 
     def __init__(self) -> None:
         self.hosts = HostSystems()

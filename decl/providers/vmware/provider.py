@@ -23,15 +23,17 @@ from decl.errors import ProviderError
 from decl.providers import images
 from decl.providers.base import (
     Availability,
+    DesiredContext,
     Discovery,
     ImportScope,
     Operation,
+    OwnedPath,
     ValidateContext,
     ValidationProblem,
     orphan_address,
 )
 from decl.providers.desktop_host import HostSystems
-from decl.providers.vmbase import RUNNING_STATES, VmProvider, VmSupport
+from decl.providers.vmbase import RUNNING_STATES, VmProvider, VmSupport, owned_in
 from decl.providers.vmspec import disk_names, disk_source_id, vm_traits
 from decl.providers.vmware import locate, output, vmxspec
 from decl.providers.vmware.driver import Vdisk, Vmrun, VmrunError
@@ -77,6 +79,13 @@ class VmwareProvider(VmProvider[VmwareOptions]):
     support = VmSupport(arches=frozenset({"x86_64", "aarch64"}),
                         memory_multiple=4 * vmxspec.MIB, min_memory=4 * vmxspec.MIB,
                         max_disks=15)
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The VM's folder VM_DIR/NAME (NAME.vmx and its disks); VMware's default folder
+        depends on the host, so only an explicit `options.vm_dir` is checked."""
+        folder = self.options_of(model).vm_dir
+        return [owned_in(folder, name, field=("options", "vm_dir"))] if folder else []
 
     def __init__(self) -> None:
         self.hosts = HostSystems()

@@ -26,6 +26,8 @@ from decl.providers.base import (
     Discovery,
     ImportScope,
     Operation,
+    OwnedName,
+    OwnedPath,
     Progress,
     Provider,
     ensure_owned,
@@ -73,6 +75,16 @@ class WslProvider(Provider):
     traits: ClassVar[dict[str, KindTraits]] = {"wsl": TRAITS}
     # wsl.exe serialises registration work in its service; one change at a time per host.
     parallel_limit: ClassVar[int | None] = 1
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """A distribution owns its install folder (`location`), a Windows path."""
+        location = spec.get("location")
+        return [OwnedPath(location, ("location",), windows=True)] if location else []
+
+    def owned_name(self, kind: str, name: str, model: Any, spec: dict[str, Any]) -> OwnedName:
+        """WSL distribution names ignore case."""
+        return OwnedName(name.lower())
 
     def __init__(self) -> None:
         self._exe: dict[str, str | None] = {}  # PowerShell found per host: a cache

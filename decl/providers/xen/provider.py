@@ -20,10 +20,11 @@ from decl.providers.base import (
     Discovery,
     ImportScope,
     Operation,
+    OwnedPath,
     ValidateContext,
     ValidationProblem,
 )
-from decl.providers.vmbase import VmProvider
+from decl.providers.vmbase import VmProvider, option_field, owned_in
 from decl.providers.xen import importing, spec, xl
 from decl.providers.xen.cfg import CfgError, XlConfig, disk_spec, parse_disk_spec, vif_bridge
 from decl.providers.xen.host import XenHost
@@ -121,6 +122,19 @@ class XenProvider(VmProvider[XenOptions]):
     options_model = XenOptions
     support = spec.SUPPORT
     parallel_limit: ClassVar[int | None] = 4
+
+    def owned_paths(self, kind: str, name: str, model: Any, spec: dict[str, Any],
+                    context: DesiredContext) -> list[OwnedPath]:
+        """The domain's config file CONFIG_DIR/NAME.cfg and its disk images
+        DISK_DIR/NAME-xvdX.img (.qcow2), which decl writes and deletes with the VM."""
+        options = self.options_of(model)
+        suffix = "qcow2" if options.disk_format == "qcow2" else "img"
+        disks_field = option_field(model, "disk_dir") or ("disks",)
+        return [owned_in(options.config_dir, f"{name}.cfg",
+                         field=option_field(model, "config_dir"), what="config file"),
+                *[owned_in(options.disk_dir, f"{name}-{dev}.{suffix}", field=disks_field,
+                           what="disk file")
+                  for dev in vdevs(len(getattr(model, "disks", None) or []))]]
 
     @classmethod
     def validate_vm(cls, model: Any, options: Any, context: ValidateContext
