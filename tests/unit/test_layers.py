@@ -19,7 +19,8 @@ DECL = ROOT / "decl"
 
 # Bottom first. Each entry is one layer; each name in it is one unit (a package or module).
 LAYERS: list[tuple[str, ...]] = [
-    ("decl", "decl.errors", "decl.redact", "decl.files"),
+    ("decl.platforms",),
+    ("decl", "decl.errors", "decl.redact", "decl.files", "decl.filelock"),
     ("decl.core",),
     ("decl.connections", "decl.manifest"),
     ("decl.providers",),

@@ -83,7 +83,10 @@ def run_decl(fake: FakeDesktop, decl_cmd: list[str], *args: str,
 
 
 def plan_json(fake: FakeDesktop, decl_cmd: list[str], manifest: Path) -> dict[str, Any]:
-    """`decl plan --json` as data (fails the test on an error exit)."""
+    """`decl plan --json` as data (fails the test on an error exit; a plan with a conflict
+    must exit 1, as the README says)."""
     done = run_decl(fake, decl_cmd, "plan", "--json", "-f", str(manifest))
-    assert done.returncode in (0, 2), done.stdout + done.stderr
-    return json.loads(done.stdout)
+    plan: dict[str, Any] = json.loads(done.stdout)
+    conflict = any(c["action"] == "conflict" for c in plan["changes"])
+    assert done.returncode in ((1,) if conflict else (0, 2)), done.stdout + done.stderr
+    return plan

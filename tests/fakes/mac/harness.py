@@ -91,5 +91,7 @@ def run_decl(fake: FakeMac, decl_cmd: list[str], *args: str,
 def plan_json(fake: FakeMac, decl_cmd: list[str], manifest: Path) -> dict[str, Any]:
     """`decl plan --json` as data (fails the test on an error exit)."""
     done = run_decl(fake, decl_cmd, "plan", "--json", "-f", str(manifest))
-    assert done.returncode in (0, 2), done.stdout + done.stderr
-    return json.loads(done.stdout)
+    plan: dict[str, Any] = json.loads(done.stdout)
+    conflict = any(c["action"] == "conflict" for c in plan["changes"])  # exits 1 (README)
+    assert done.returncode in ((1,) if conflict else (0, 2)), done.stdout + done.stderr
+    return plan
