@@ -35,8 +35,9 @@ from decl.providers.virtualbox.options import VirtualBoxOptions
 from decl.providers.vmbase import VmProvider, VmSupport
 from decl.providers.vmspec import disk_names, disk_source_id, vm_traits
 
-# Disks cannot grow while the VM runs (VirtualBox locks them for writing).
-TRAITS = dataclasses.replace(vm_traits(), policies={**vm_traits().policies,
+# Disks cannot grow while the VM runs (VirtualBox locks them for writing). `createvm` makes
+# the VM and a later `setextradata` marks it: a VM can exist unmarked (half_made).
+TRAITS = dataclasses.replace(vm_traits(half_made=True), policies={**vm_traits().policies,
                                                     "disk_size": Policy.RESTART})
 # Per-VM reads of a discovery run this many VBoxManage processes at once.
 READ_PARALLELISM = 4
