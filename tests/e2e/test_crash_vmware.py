@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from decl.providers.vmware.output import vmdk_capacity
 from decl.providers.vmware.vmx import VmxDocument
-from tests.e2e.crash_helpers import CrashStats, kill_then_converge
+from tests.e2e.crash_helpers import CrashStats, decl_argv, kill_then_converge
 from tests.fakes.desktop import state as fstate
 from tests.fakes.desktop.harness import FakeDesktop
 
@@ -61,3 +63,42 @@ def test_kill_during_vmware_apply_then_converge(delay):
                 [f"{name}-vd{d}.vmdk" for d in "ab"[:disks]]
         STATS.converged += 1
     print(STATS.line("vmware (fake)"))
+
+
+def test_disks_a_dead_create_left_are_made_again(tmp_path):
+    """Deterministic: a VM folder with a disk named for the VM and no .vmx, and a journal
+    whose create of it never ended: apply makes the VM (the disk is decl's leftover);
+    without the journal entry the same disk is refused, never overwritten."""
+    fake = FakeDesktop(tmp_path / "desktop")
+    vm_dir = tmp_path / "vms"
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text(json.dumps({"version": 1, "project": "halfvm", "vms": {"web": {
+        "provider": "vmware", "memory": "256MiB", "state": "stopped",
+        "disks": [{"size": "1GiB"}], "options": {"vm_dir": str(vm_dir)}}}}))
+    state = tmp_path / "state"
+    env = fake.env(DECL_STATE_DIR=str(state), HOME=str(tmp_path / "home"), NO_COLOR="1")
+    (vm_dir / "web").mkdir(parents=True)
+    made = subprocess.run(["vmware-vdiskmanager", "-c", "-s", "64MB", "-a", "lsilogic",
+                           "-t", "0", str(vm_dir / "web" / "web-vda.vmdk")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stdout + made.stderr
+    refused = subprocess.run(decl_argv("apply", "-y", "-f", str(manifest)), env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert not (vm_dir / "web" / "web.vmx").exists()
+
+    (state / "journal").mkdir(parents=True, exist_ok=True)
+    with open(state / "journal" / "halfvm.jsonl", "a") as journal:
+        journal.write(json.dumps({"event": "intent", "run": "dead", "address": "vm.web",
+                                  "host": "local", "action": "create",
+                                  "provider": "vmware"}) + "\n")
+    done = subprocess.run(decl_argv("apply", "-y", "-f", str(manifest)), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    head = (vm_dir / "web" / "web-vda.vmdk").read_bytes()[:4096]
+    assert vmdk_capacity(head) == 1024**3
+    assert VmxDocument((vm_dir / "web" / "web.vmx").read_text()).get("decl.project") == \
+        "halfvm"
+    again = subprocess.run(decl_argv("plan", "--detailed-exitcode", "-f", str(manifest)),
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
