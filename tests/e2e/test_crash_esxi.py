@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.crash_helpers import CrashStats, kill_then_converge
+from tests.e2e.crash_helpers import CrashStats, decl_argv, kill_then_converge
 from tests.fakes.datacenter import esxi as fesxi
 from tests.fakes.datacenter.harness import FAKES_BIN, FakeEsxi
 from tests.sshd import sshd_factory  # noqa: F401 - a fixture
@@ -71,3 +72,55 @@ def test_kill_during_esxi_apply_then_converge(tmp_path, sshd_factory):  # noqa: 
         print(STATS.line("esxi (fake, over sshd)"))
 
     run()
+
+
+def test_folder_a_dead_create_left_is_made_again(tmp_path, sshd_factory):  # noqa: F811
+    """Deterministic: an unregistered VM folder holding a disk named for the VM, and a
+    journal whose create of it never ended: apply removes the folder and makes the VM.
+    Without the journal entry, or with a file in it decl never makes, it is refused."""
+    fake = FakeEsxi(tmp_path / "esxi")
+    server = sshd_factory(env={"PATH": f"{FAKES_BIN}:/usr/bin:/bin",
+                               fesxi.ENV: str(fake.directory)})
+    folder = Path(fake.datastore()) / "web"
+    folder.mkdir()
+    made = fake.run("vmkfstools", "-c", "64M", "-d", "thin", str(folder / "web.vmdk"))
+    assert made.returncode == 0, made.stdout + made.stderr
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text(json.dumps({"version": 1, "project": "halfesx",
+                                    "hosts": {"esx": dict(server.manifest_host())},
+                                    "vms": {"web": {"provider": "esxi", "host": "esx",
+                                                    "memory": "256MiB", "state": "stopped",
+                                                    "disks": [{"size": "1GiB"}]}}}))
+    state = tmp_path / "state"
+    env = {**os.environ, "DECL_STATE_DIR": str(state), "NO_COLOR": "1",
+           fesxi.ENV: "/nonexistent"}
+
+    def apply() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(decl_argv("apply", "-y", "-f", str(manifest)), env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    refused = apply()
+    assert refused.returncode != 0 and "already exists" in refused.stdout + refused.stderr
+
+    def dead_apply(run: str) -> None:
+        (state / "journal").mkdir(parents=True, exist_ok=True)
+        with open(state / "journal" / "halfesx.jsonl", "a") as journal:
+            journal.write(json.dumps({"event": "intent", "run": run, "address": "vm.web",
+                                      "host": "esx", "action": "create",
+                                      "provider": "esxi"}) + "\n")
+
+    dead_apply("dead1")
+    (folder / "notes.txt").write_text("the user's")
+    kept = apply()
+    assert kept.returncode != 0 and (folder / "notes.txt").exists()
+    (folder / "notes.txt").unlink()
+    dead_apply("dead2")
+
+    done = apply()
+    assert done.returncode == 0, done.stdout + done.stderr
+    web = fake.vms()["web"]
+    assert (web["keys"]["guestinfo.decl.project"], web["power"]) == ("halfesx", "off")
+    assert fesxi.disk_size(str(folder / "web.vmdk")) == 1024**3
+    again = subprocess.run(decl_argv("plan", "--detailed-exitcode", "-f", str(manifest)),
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
