@@ -103,3 +103,35 @@ def processes_with_env(name: str, value: str) -> list[str]:
         if wanted in environ and state != "Z" and b"pytest" not in cmdline:
             found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
     return found
+
+
+def kill_then_converge(env: dict[str, str], manifest: str, delay: float, stats: CrashStats,
+                       tool_env: tuple[str, str]) -> list[dict[str, object]]:
+    """Kill `decl apply` after `delay` s; check that no fake tool it started (a process with
+    the fake's state variable `tool_env` in its environment) outlives it, that the next
+    apply succeeds with no conflict and that a third plan is empty. The second apply's
+    plan changes (address, action, in_flight, origin)."""
+    stats.kills += 1
+    stats.delays.append(delay)
+    kill_apply_after(decl_argv("apply", "-y", "-f", manifest), env, delay)
+    deadline = time.monotonic() + 15
+    left = processes_with_env(*tool_env)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = processes_with_env(*tool_env)
+    stats.leftover_tools += len(left)
+    assert left == [], left
+
+    done = subprocess.run(decl_argv("apply", "-y", "--json", "-f", manifest), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    actions = plan_actions(done)
+    assert all(a["action"] != "conflict" for a in actions), actions
+    stats.finished_in_flight += sum(1 for a in actions if a["in_flight"]
+                                    and a["action"] != "create")
+    stats.incomplete_finished += sum(1 for a in actions if a["origin"] == "interrupted"
+                                     and not a["in_flight"])
+    again = subprocess.run(decl_argv("plan", "--detailed-exitcode", "-f", manifest), env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    return actions

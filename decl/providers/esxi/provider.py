@@ -223,6 +223,8 @@ class EsxiProvider(VmProvider[EsxiOptions]):
             raise ProviderError(f"{op.address}: datastore {wanted['datastore']!r} does not "
                                 f"exist on host {op.conn.host}")
         folder = f"{root}/{name}"
+        if op.change.in_flight and op.conn.exists(folder):
+            self._remove_leftover_folder(op, host, folder, name, wanted["disk_count"])
         if op.conn.exists(folder):
             raise ProviderError(f"{op.address}: folder {folder} already exists on host "
                                 f"{op.conn.host}: decl will not reuse or overwrite it")
@@ -245,6 +247,26 @@ class EsxiProvider(VmProvider[EsxiOptions]):
         except Exception:
             host.remove_tree(folder)
             raise
+
+    @staticmethod
+    def _remove_leftover_folder(op: Operation, host: EsxiHost, folder: str, name: str,
+                                disk_count: int) -> None:
+        """An apply that died while making this VM (before registering it) left `folder`:
+        removed when it holds only files decl makes for it (its .vmx, disks and their flat
+        extents) and a .vmx there carries no other project's marks; else left alone."""
+        disks = [config.disk_file(name, i) for i in range(disk_count)]
+        ours = {f"{name}.vmx", *disks, *(d.removesuffix(".vmdk") + "-flat.vmdk" for d in disks)}
+        listed = op.conn.run(["ls", "-1A", "--", folder], timeout=120)
+        if not listed.ok or not set(listed.out.split("\n")) - {""} <= ours:
+            return
+        vmx_file = f"{folder}/{name}.vmx"
+        if op.conn.exists(vmx_file):
+            marks = read_marks(Vmx.parse(op.conn.read_file(vmx_file).decode("utf-8",
+                                                                            "replace")))
+            if marks is None or marks.project != op.project:
+                return
+        op.progress(f"removing {folder}, left by an apply that stopped", None)
+        host.remove_tree(folder)
 
     def modify(self, op: Operation, options: EsxiOptions, fields: set[str]) -> None:
         """Rewrite the managed keys and the marks of the (powered off) VM's .vmx, reload."""

@@ -55,9 +55,12 @@ class ParallelsOptions(VmOptions):
 
 
 def traits() -> KindTraits:
-    """The common VM policies, but a disk grows only while the VM is stopped (a restart)."""
-    base = vm_traits()
+    """The common VM policies, but a disk grows only while the VM is stopped (a restart).
+    `prlctl create` makes the VM and a later `prlctl set --description` marks it: a VM can
+    exist unmarked (half_made)."""
+    base = vm_traits(half_made=True)
     return KindTraits(
+        half_made=base.half_made,
         policies={**base.policies, "disk_size": Policy.RESTART},
         default_policy=base.default_policy,
         destroys_data=base.destroys_data,

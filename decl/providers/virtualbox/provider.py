@@ -37,8 +37,9 @@ from decl.providers.virtualbox.options import VirtualBoxOptions
 from decl.providers.vmbase import VmProvider, VmSupport, owned_in
 from decl.providers.vmspec import disk_names, disk_source_id, vm_traits
 
-# Disks cannot grow while the VM runs (VirtualBox locks them for writing).
-TRAITS = dataclasses.replace(vm_traits(), policies={**vm_traits().policies,
+# Disks cannot grow while the VM runs (VirtualBox locks them for writing). `createvm` makes
+# the VM and a later `setextradata` marks it: a VM can exist unmarked (half_made).
+TRAITS = dataclasses.replace(vm_traits(half_made=True), policies={**vm_traits().policies,
                                                     "disk_size": Policy.RESTART})
 # Per-VM reads of a discovery run this many VBoxManage processes at once.
 READ_PARALLELISM = 4
@@ -292,9 +293,11 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         tool.modify(uuid, machine.settings(desired.spec, options.nic_type))
         tool.add_sata(uuid, machine.CONTROLLER)
         record: dict[str, Any] = {"disks": {}, "seed": None, "cloud_init": None, "cdrom": None}
+        leftovers = self._leftover_disks(op, tool) if model.disks else set()
         for port, (dev, disk) in enumerate(zip(disk_names(len(model.disks)), model.disks,
                                                strict=True)):
             path = f"{folder}{sep}{desired.name}-{dev}.vdi"
+            self._remove_leftover_disk(op, tool, path, leftovers)
             op.progress(f"making disk {dev} ({path})", None)
             if disk.image:
                 cache = f"{parent(folder)}{sep}.decl-images"
@@ -318,6 +321,28 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                               record)
         tool.set_record(uuid, record)
         tool.set_extradata(uuid, {KEY_SPEC_HASH: marks.spec_hash})
+
+    @staticmethod
+    def _leftover_disks(op: Operation, tool: VBoxManage) -> set[str]:
+        """Registered disk paths a dead create (in flight) or the VM this replace deleted may
+        have left: made by `createmedium` before it was recorded and attached, so
+        `unregistervm --delete` did not take them. Empty for a plain create."""
+        if not (op.change.in_flight or op.change.action is Action.REPLACE):
+            return set()
+        return {medium.location for medium in tool.list_hdds()}
+
+    @staticmethod
+    def _remove_leftover_disk(op: Operation, tool: VBoxManage, path: str,
+                              registered: set[str]) -> None:
+        """Delete a disk at a path decl names for this VM, left by a dead or replaced
+        incarnation: `closemedium --delete` (which VirtualBox refuses for a disk a VM uses);
+        an unregistered file only when the journal says decl was making this VM."""
+        if path in registered:
+            op.progress(f"deleting {path}, left by an earlier apply", None)
+            tool.close_delete(path)
+        elif op.change.in_flight and op.conn.exists(path):
+            op.progress(f"deleting {path}, left by an apply that stopped", None)
+            op.conn.remove(path)
 
     def _attach_cdrom(self, tool: VBoxManage, conn: Connection, vm: str, given: str,
                       slots: dict[int, str], record: dict[str, Any]) -> None:

@@ -344,6 +344,13 @@ class VmwareProvider(VmProvider[VmwareOptions]):
             raise ProviderError(f"{desired.address}: {vmx} already exists")
         folder = parent(vmx)
         made: list[str] = []
+        if op.change.in_flight:
+            # An apply that died while making this VM (before its .vmx, which carries the
+            # marks) may have left the disks it names for it.
+            for dev in disk_names(len(model.disks)):
+                leftover = join(folder, f"{desired.name}-{dev}.vmdk")
+                if conn.exists(leftover):
+                    self._remove_disk_files(conn, leftover)
         try:
             if not conn.exists(folder):
                 conn.makedirs(folder)

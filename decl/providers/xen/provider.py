@@ -310,6 +310,11 @@ class XenProvider(VmProvider[XenOptions]):
         paths = [posixpath.join(options.disk_dir, f"{desired.name}-{dev}.{suffix}")
                  for dev in vdevs(wanted["disk_count"])]
         made: list[str] = []
+        if op.change.in_flight:
+            # An apply that died while making this domain (before its config file, which
+            # carries the marks) may have left the disk images it names for it.
+            for disk_path in paths:
+                op.conn.remove(disk_path)
         try:
             if paths:
                 op.conn.makedirs(options.disk_dir)

@@ -84,9 +84,20 @@ def save(directory: str, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def latency() -> None:
+    """Take as long as the real tool's start-up when DECL_FAKE_DESKTOP_LATENCY says so (seconds per
+    call), so that a crash test can kill decl between two calls of one change."""
+    seconds = float(os.environ.get("DECL_FAKE_DESKTOP_LATENCY") or 0)
+    if seconds > 0:
+        import time
+
+        time.sleep(seconds)
+
+
 @contextlib.contextmanager
 def locked(directory: str) -> Iterator[None]:
     """Hold the state's lock for the duration."""
+    latency()
     with open(os.path.join(directory, "state.lock"), "a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:

@@ -77,9 +77,20 @@ def save(path: str, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def latency() -> None:
+    """Take as long as the real tool's start-up when DECL_FAKE_MAC_LATENCY says so (seconds per
+    call), so that a crash test can kill decl between two calls of one change."""
+    seconds = float(os.environ.get("DECL_FAKE_MAC_LATENCY") or 0)
+    if seconds > 0:
+        import time
+
+        time.sleep(seconds)
+
+
 @contextlib.contextmanager
 def locked(path: str) -> Iterator[None]:
     """Hold the state's lock (a sibling .lock file) for the duration."""
+    latency()
     with open(path + ".lock", "a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
