@@ -328,7 +328,7 @@ def render(document: dict, analysis: str = "", out_dir: pathlib.Path = HERE) -> 
         lines += ["## Parse time of large manifests", "",
                   "`decl validate` of a block-style YAML manifest of N MB of venvs: read, "
                   "render, check; nothing discovered. `plain`: literal values; `templated`: "
-                  "a Jinja template in every path (each compiled once).", "",
+                  "a Jinja template in every path.", "",
                   "| MB | variant | manifest | seconds | seconds per MB | CPU seconds |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {r['n']} | {r['phase'].replace('validate', '').strip() or '—'} | "

@@ -3,7 +3,7 @@
 N is the size in MB. The manifest is YAML as a person writes it (block style, one venv a
 few lines long), grown until it reaches N MB, in two variants: `plain` (literal values
 only: YAML, models, the providers' checks) and `templated` (the same with a Jinja template
-in every path, `{{ env('HOME') }}/venvs/...`: each distinct template is compiled once).
+in every path, `{{ env('HOME') }}/venvs/...`).
 `validate` reads, renders and checks without touching any machine: the floor of every
 command on a manifest that size.
 """
@@ -50,7 +50,9 @@ def run_case(ctx: Context) -> list[Result]:
             for _ in range(ctx.repeat):
                 if ctx.enough(result):
                     break
-                seconds, cpu = timed_cpu([*DECL, "validate", "-f", str(path)], ctx.env)
+                # Past the 5 MiB default limit on purpose: raise it for this measurement.
+                env = {**ctx.env, "DECL_MAX_MANIFEST_SIZE": str(2 * len(text.encode()))}
+                seconds, cpu = timed_cpu([*DECL, "validate", "-f", str(path)], env)
                 result.samples.append(seconds)
                 result.cpu.append(cpu)
             ctx.log(f"parse {megabytes} MB {variant} ({count} venvs): {result.median:.2f} s")
