@@ -51,6 +51,31 @@ CASES = [
      "      ostyp: Ubuntu_64\n",
      "{f}:7:7: unknown option 'ostyp'; did you mean 'ostype'? "
      "(in vms -> a -> options -> ostyp)"),
+    ("vmware_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: vmware\n    options:\n"
+     "      vm_dri: /vms\n",
+     "{f}:7:7: unknown option 'vm_dri'; did you mean 'vm_dir'? "
+     "(in vms -> a -> options -> vm_dri)"),
+    ("parallels_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: parallels\n    options:\n"
+     "      vm_dri: /vms\n",
+     "{f}:7:7: unknown option 'vm_dri'; did you mean 'vm_dir'? "
+     "(in vms -> a -> options -> vm_dri)"),
+    ("utm_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: utm\n    options:\n"
+     "      bakend: qemu\n",
+     "{f}:7:7: unknown option 'bakend'; did you mean 'backend'? "
+     "(in vms -> a -> options -> bakend)"),
+    ("esxi_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: esxi\n    options:\n"
+     "      datastor: ds1\n",
+     "{f}:7:7: unknown option 'datastor'; did you mean 'datastore'? "
+     "(in vms -> a -> options -> datastor)"),
+    ("xen_unknown_option",
+     "version: 1\nproject: x\nvms:\n  a:\n    provider: xen\n    options:\n"
+     "      config_dri: /etc/xen\n",
+     "{f}:7:7: unknown option 'config_dri'; did you mean 'config_dir'? "
+     "(in vms -> a -> options -> config_dri)"),
     ("virtualbox_disk_size",
      "version: 1\nproject: x\nvms:\n  a:\n    provider: virtualbox\n"
      "    disks: [{size: 10G}]\n",
