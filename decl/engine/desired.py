@@ -114,7 +114,7 @@ def check_owners(loaded: LoadedManifest, claims: list[Claim]) -> None:
     providers declare them: Provider.owned_paths) are equal or nested, or whose names
     (Provider.owned_name) collide on one machine and backend, are a manifest error naming
     both positions (so `state: absent` on one can never delete what another uses)."""
-    seen_paths: list[tuple[tuple[str, ...], tuple[str, ...], Desired, OwnedPath]] = []
+    tries: dict[Any, _PathTrie] = {}
     seen_names: dict[tuple[Any, ...], tuple[Desired, OwnedName]] = {}
     for claim in claims:
         item = claim.item
@@ -131,22 +131,67 @@ def check_owners(loaded: LoadedManifest, claims: list[Claim]) -> None:
             windows = owned.windows or _windows_host(loaded, item.host)
             expanded = os.path.expanduser(owned.path) if machine == ("local",) else owned.path
             parts = _path_key(expanded, windows=windows)
-            for other_machine, other_parts, other, other_owned in seen_paths:
-                if other_machine != machine or other is item:
-                    continue
-                shorter = min(len(parts), len(other_parts))
-                if parts[:shorter] != other_parts[:shorter]:
-                    continue
-                how = "the same path as" if len(parts) == len(other_parts) else (
-                    "inside the path of" if len(parts) > len(other_parts)
-                    else "around the path of")
+            trie = tries.setdefault(machine, _PathTrie())
+            clash = trie.clash(parts, item)
+            if clash is not None:
+                how, other, other_owned = clash
                 where = ".".join(str(p) for p in owned.field)
                 raise _both(loaded, item, owned.field, other, other_owned.field,
                             f"{item.address} {owned.what} {owned.path!r}"
                             f"{f' ({where})' if where else ''} is {how} {other.address} "
                             f"({other_owned.what} {other_owned.path!r}): each path has one "
                             "owner")
-            seen_paths.append((machine, parts, item, owned))
+            trie.add(parts, item, owned)
+
+
+class _PathTrie:
+    """The paths claimed on one machine, by their parts. Finds another owner's equal,
+    enclosing or enclosed path in time linear in the path's length, so that checking a
+    manifest is linear in its size (comparing every pair took 10 s for 6,000 venvs)."""
+
+    def __init__(self) -> None:
+        self.root = _PathNode()
+
+    def clash(self, parts: tuple[str, ...], item: Desired
+              ) -> tuple[str, Desired, OwnedPath] | None:
+        """(how, other resource, its path) for the first path of another resource that is
+        equal to `parts`, encloses it or lies inside it; None when there is none."""
+        node = self.root
+        for depth, part in enumerate(parts, start=1):
+            found = node.kids.get(part)
+            if found is None:
+                return None
+            node = found
+            if node.owner is not None and node.owner[0] is not item:
+                how = "the same path as" if depth == len(parts) else "inside the path of"
+                return how, node.owner[0], node.owner[1]
+        for other, other_owned in node.below:
+            if other is not item:
+                return "around the path of", other, other_owned
+        return None
+
+    def add(self, parts: tuple[str, ...], item: Desired, owned: OwnedPath) -> None:
+        """Claim `parts` for `item`."""
+        node = self.root
+        for part in parts:
+            node = node.kids.setdefault(part, _PathNode())
+            # Two distinct owners below a node are enough to name one that is not `item`.
+            if len(node.below) < 2 and all(o is not item for o, _ in node.below):
+                node.below.append((item, owned))
+        if node.owner is None:
+            node.owner = (item, owned)
+
+
+class _PathNode:
+    """One part of a path: the resource that claims the path ending here, and up to two
+    distinct resources that claim this path or one inside it."""
+
+    __slots__ = ("below", "kids", "owner")
+
+    def __init__(self) -> None:
+        self.kids: dict[str, _PathNode] = {}
+        self.owner: tuple[Desired, OwnedPath] | None = None
+        self.below: list[tuple[Desired, OwnedPath]] = []
 
 
 def _both(loaded: LoadedManifest, item: Desired, path: tuple[str | int, ...],

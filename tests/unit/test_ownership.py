@@ -182,3 +182,43 @@ def test_different_hosts_may_use_one_path_and_name(tmp_path, provider):
     same_machine = text.replace("h2: {address: 10.0.0.2}", "h2: {address: 10.0.0.1}")
     error = validate(tmp_path, same_machine)
     assert error is not None and "is at m.yaml:7:" in error, error
+
+
+def _pairwise_clash(claims, parts, item):
+    """The definition: another owner's path equal to `parts`, enclosing it or inside it."""
+    for other_parts, other in claims:
+        if other is item:
+            continue
+        shorter = min(len(parts), len(other_parts))
+        if parts[:shorter] == other_parts[:shorter]:
+            return True
+    return False
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PATHS = st.lists(st.tuples(st.lists(st.sampled_from("abc"), min_size=1, max_size=4),
+                            st.integers(0, 3)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PATHS)
+def test_path_trie_finds_exactly_the_pairs_that_clash(claims):
+    """The engine's path index (linear time) agrees with comparing every pair."""
+    from decl.engine.desired import _PathTrie
+
+    owners = [object() for _ in range(4)]
+    trie = _PathTrie()
+    seen = []
+    for raw_parts, owner_index in claims:
+        parts, item = tuple(raw_parts), owners[owner_index]
+        expected = _pairwise_clash(seen, parts, item)
+        found = trie.clash(parts, item)  # type: ignore[arg-type]
+        assert (found is not None) == expected, (seen, parts)
+        if found is not None:
+            how, other, _owned = found
+            assert other is not item
+            return  # the engine stops at the first clash, as decl validate does
+        trie.add(parts, item, None)  # type: ignore[arg-type]
+        seen.append((parts, item))
