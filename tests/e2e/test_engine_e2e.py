@@ -161,12 +161,15 @@ def test_apply_without_terminal_needs_yes(tmp_path, wheels):
     assert not (tmp_path / "a").exists()
 
 
-def test_ctrl_c_lets_running_changes_finish_and_skips_the_rest(tmp_path):
+def test_ctrl_c_lets_running_changes_finish_and_skips_the_rest(tmp_path, wheels):
     import signal
 
     manifest = tmp_path / "decl.yaml"
+    # Packages make each change last a few seconds (a bare venv takes 0.2 s now): the first
+    # is still running when Ctrl-C comes.
     manifest.write_text(manifest_text({
-        f"v{i}": {"path": str(tmp_path / f"v{i}"), "backend": "venv", "pip": True}
+        f"v{i}": {**bare(tmp_path / f"v{i}", wheels, ["alpha==1.0", "beta", "delta"]),
+                  "pip": True}
         for i in range(3)}))
     env = {**os.environ, **CLEAN_PIP_ENV}
     proc = subprocess.Popen([sys.executable, "-m", "decl", "apply", "-y", "--parallelism", "1",
@@ -178,7 +181,7 @@ def test_ctrl_c_lets_running_changes_finish_and_skips_the_rest(tmp_path):
         lines.append(line)
         if line.startswith("venv.v0: create..."):
             break
-    time.sleep(0.5)
+    time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=120)
     output = "".join(lines) + rest
