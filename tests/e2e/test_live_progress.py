@@ -172,7 +172,7 @@ venvs:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not log.exists():
             snapshots.append(terminal.screen())
-            time.sleep(0.25)
+            time.sleep(0.1)
         final = terminal.screen()
     finally:
         terminal.close()
@@ -188,12 +188,15 @@ venvs:
             if match:
                 rows.setdefault(match["address"], []).append((float(match["elapsed"]),
                                                              match["rest"]))
-    # Each change had a live row whose timer ran.
+    # Each change had a live row, its timer never went back; the slow pull's timer ran for
+    # seconds. (The venv is made in well under a second since issue 14's seeding, so its
+    # row is only seen for a few frames.)
     assert set(rows) == {"container.slow", "venv.tools"}, snapshots[-1]
     for address, seen in rows.items():
         timers = [elapsed for elapsed, _ in seen]
-        assert max(timers) - min(timers) >= 1.0, (address, timers)
         assert timers == sorted(timers), (address, timers)
+    slow = [elapsed for elapsed, _ in rows["container.slow"]]
+    assert max(slow) - min(slow) >= 1.0, slow
     # The pull showed a bar with a percentage that grew, and bytes of the layer.
     pulls = [rest for _, rest in rows["container.slow"] if "%" in rest]
     assert pulls, rows["container.slow"]
