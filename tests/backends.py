@@ -16,6 +16,13 @@ def backends_required() -> bool:
     return os.environ.get("DECL_REQUIRE_BACKENDS") == "1"
 
 
+def skip_unless_required(reason: str) -> None:
+    """Skip (locally) a check whose optional tool is missing; under DECL_REQUIRE_BACKENDS=1
+    return instead, so that the caller asserts how decl reports the missing tool."""
+    if not backends_required():
+        pytest.skip(reason)
+
+
 def missing_backend(name: str, reason: str) -> None:
     """Skip (locally) or fail (CI) a test whose backend `name` is missing."""
     message = f"backend {name} unavailable: {reason}"

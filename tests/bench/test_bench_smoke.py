@@ -18,7 +18,7 @@ import pytest
 
 from bench.peers import find_peers
 from bench.report import render
-from tests.backends import backends_required, missing_backend
+from tests.backends import missing_backend, skip_unless_required
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(ROOT, "bench", "run.py")
@@ -119,16 +119,14 @@ def test_installed_peer_is_measured_or_named_as_missing(smoke, peer, case):
         assert all(r["median"] > 0 for r in measured.values())
         assert f"decl / {peer}" in (smoke["_out"] / "RESULTS.md").read_text()
         return
-    if not backends_required():
-        pytest.skip(f"{peer} not measured: {peers.missing[peer]}")
+    skip_unless_required(f"{peer} not measured: {peers.missing[peer]}")
     assert smoke["skipped"][peer] == peers.missing[peer]
     assert f"- {peer}: {peers.missing[peer]}" in (smoke["_out"] / "RESULTS.md").read_text()
 
 
 def test_plot_is_drawn_when_matplotlib_is_in_the_bench_venv(smoke):
     if not find_peers().has("matplotlib"):
-        if not backends_required():
-            pytest.skip("matplotlib is not in bench/.venv-peers (python3 bench/peers.py)")
+        skip_unless_required("matplotlib is not in bench/.venv-peers (python3 bench/peers.py)")
         assert not (smoke["_out"] / "results.png").exists()
         return
     assert (smoke["_out"] / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.backends import missing_backend
 from tests.e2e.vm_helpers import (
     actions,
     apply,
@@ -182,7 +183,8 @@ def test_unmarked_domain_is_a_conflict_and_untouched(lab):
 
 def test_aarch64_guest_under_emulation_runs(lab):
     if shutil.which("qemu-system-aarch64") is None:
-        pytest.skip("qemu-system-aarch64 is not installed (Debian: qemu-system-arm)")
+        missing_backend("qemu-aarch64", "qemu-system-aarch64 is not installed "
+                        "(Debian: qemu-system-arm)")
     name = f"{lab['prefix']}-arm"
     manifest = write_manifest(os.path.join(lab["dir"], "decl.yaml"), "lvarm",
                               {name: vm(lab, arch="aarch64", memory="128MiB")})

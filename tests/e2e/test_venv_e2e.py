@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from tests.backends import missing_backend
 from tests.e2e.venv_helpers import decl, installed, plan_json
 from tests.wheelhouse import standard_wheelhouse
 
@@ -33,7 +34,7 @@ def venv_entry(path: pathlib.Path, wheels: pathlib.Path, packages: list[str],
 @pytest.mark.parametrize("backend", ["venv", "uv"])
 def test_apply_noop_change_remove_destroy(tmp_path, wheels, backend):
     if backend == "uv" and shutil.which("uv") is None:
-        pytest.skip("uv is not installed (pip install '.[test]' brings it)")
+        missing_backend("uv", "uv is not installed (pip install '.[test]' brings it)")
     venv = tmp_path / "env"
     manifest = tmp_path / "decl.yaml"
     extra = {"backend": backend, "pip": backend == "venv"}

@@ -11,10 +11,15 @@ import pytest
 from decl.connections.local import LocalConnection
 from decl.errors import ProviderError
 from decl.providers import images
+from tests.backends import missing_backend
 from tests.libvirt_daemon import http_server, make_qcow2
 
-needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                    reason="qemu-img is not installed")
+
+@pytest.fixture
+def needs_qemu_img() -> None:
+    """qemu-img on PATH, else a skip (a failure under DECL_REQUIRE_BACKENDS=1)."""
+    if shutil.which("qemu-img") is None:
+        missing_backend("qemu-img", "qemu-img is not installed (Debian: qemu-utils)")
 
 
 def checksum_of(path: str) -> str:
@@ -88,8 +93,7 @@ def test_local_image_checks(tmp_path):
                             lambda m, f: None)
 
 
-@needs_qemu_img
-def test_overlay_copy_and_empty_disks(tmp_path):
+def test_overlay_copy_and_empty_disks(tmp_path, needs_qemu_img):
     conn = LocalConnection()
     base = make_qcow2(str(tmp_path / "base.qcow2"), "16M")
     overlay = str(tmp_path / "o.qcow2")

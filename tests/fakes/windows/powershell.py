@@ -1,5 +1,5 @@
 """A stateful fake of Windows PowerShell 5.1 (powershell.exe) and PowerShell 7 (pwsh) with
-the Hyper-V cmdlets decl uses, faithful to provider-cli-facts.md section 8:
+the Hyper-V cmdlets decl uses, faithful to the facts in docs/facts/hyperv.md:
 
 - `-Command <script>`: statements split by newlines and `;`, pipelines of cmdlets with
   `-Param value` and single-quoted literals (`''` and the Unicode single quotes doubled).

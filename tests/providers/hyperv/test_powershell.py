@@ -12,7 +12,7 @@ from decl.providers.hyperv import notes
 from decl.providers.hyperv import powershell as ps
 from decl.providers.hyperv.provider import HypervProvider, vm_state
 
-# Windows PowerShell 5.1 ConvertTo-Json layout (provider-cli-facts.md section 8).
+# Windows PowerShell 5.1 ConvertTo-Json layout (docs/facts/hyperv.md).
 ONE = '{\r\n    "Name":  "vm1",\r\n    "State":  3,\r\n    "MemoryStartup":  2147483648\r\n}\r\n'
 MANY = ('[\r\n    {\r\n        "Name":  "a",\r\n        "State":  2\r\n    },\r\n'
         '    {\r\n        "Name":  "b\\u0027s",\r\n        "State":  3\r\n    }\r\n]\r\n')
