@@ -34,6 +34,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from tests.fakes.statefile import save, take_fault  # noqa: F401 - this module's API
+
 ENV = "DECL_FAKE_MAC_STATE"
 
 
@@ -69,14 +71,6 @@ def load(path: str) -> dict[str, Any]:
     return data
 
 
-def save(path: str, data: dict[str, Any]) -> None:
-    """Write the state atomically."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def latency() -> None:
     """Take as long as the real tool's start-up when DECL_FAKE_MAC_LATENCY says so (seconds per
     call), so that a crash test can kill decl between two calls of one change."""
@@ -97,20 +91,6 @@ def locked(path: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def take_fault(data: dict[str, Any], tool: str, command: str) -> dict[str, Any] | None:
-    """The fault that fires for this call, if any (its counters are updated in `data`)."""
-    for fault in data.get("faults", []):
-        if fault.get("tool", tool) != tool or fault.get("match", "") not in command:
-            continue
-        if fault.get("after", 0) > 0:
-            fault["after"] -= 1
-            continue
-        if fault.get("times", 1) > 0:
-            fault["times"] = fault.get("times", 1) - 1
-            return fault
-    return None
 
 
 def files_dir(path: str) -> str:

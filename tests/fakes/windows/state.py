@@ -29,6 +29,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from tests.fakes.statefile import save, take_fault  # noqa: F401 - this module's API
+
 ENV = "DECL_FAKE_WINDOWS_STATE"
 
 DEFAULT_ONLINE = ["Ubuntu", "Ubuntu-24.04", "Ubuntu-22.04", "Debian", "kali-linux",
@@ -80,14 +82,6 @@ def load(path: str) -> dict[str, Any]:
     return data
 
 
-def save(path: str, data: dict[str, Any]) -> None:
-    """Write the state atomically."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 @contextlib.contextmanager
 def locked(path: str) -> Iterator[None]:
     """Hold the state's lock (a sibling .lock file) for the duration."""
@@ -97,20 +91,6 @@ def locked(path: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def take_fault(data: dict[str, Any], tool: str, command: str) -> dict[str, Any] | None:
-    """The fault that fires for this call, if any (its counters are updated in `data`)."""
-    for fault in data.get("faults", []):
-        if fault.get("tool", tool) != tool or fault.get("match", "") not in command:
-            continue
-        if fault.get("after", 0) > 0:
-            fault["after"] -= 1
-            continue
-        if fault.get("times", 1) > 0:
-            fault["times"] = fault.get("times", 1) - 1
-            return fault
-    return None
 
 
 def root_dir(path: str) -> str:
