@@ -8,6 +8,14 @@ one shared by all), pyinfra's inventory lists N hosts. They log in as a user of 
 in the bench's temp directory; otherwise the bench's own user) and use Debian's
 /usr/bin/python3 on the "remote" side.
 
+Each host name has a home of its own, as a real host would: every tool logs in to host
+`hNNN` with that host's own key, and authorized_keys gives the key
+`environment="HOME=.../homes/hNNN"` (sshd `PermitUserEnvironment HOME`). Without this the N
+names would share one home, and with it decl's index of the venvs it made on "that host"
+(~/.local/state/decl/venvs/PROJECT.json): every host would report the 3N venvs of the whole
+fleet, 3(N-1) of them as "left on another host", and each discovery would read 3N venvs
+instead of 3 (quadratic in N; Ansible and pyinfra, which keep no such record, would not pay).
+
 Every host has 3 venvs with pip and 3 packages from the wheelhouse, made once by `decl
 apply` (timed as information). Then, on the converged hosts:
 - decl: `decl plan --detailed-exitcode` and `decl apply -y` (default parallelism: 16 hosts
@@ -83,9 +91,37 @@ def venv_path(root: pathlib.Path, host: str, j: int) -> str:
     return str(root / "hosts" / host / f"v{j}")
 
 
-def decl_manifest(ctx: Context, root: pathlib.Path, server, user: str, n: int) -> str:
+def host_logins(base: pathlib.Path, server, user: str, n: int) -> dict[str, str]:
+    """A key and a home of its own for each of N host names; {name: private key path}.
+
+    The key's line in the server's authorized_keys sets HOME to the host's home (the server
+    runs with `PermitUserEnvironment HOME`).
+    """
+    from tests.sshd import keygen
+
+    keys = {}
+    lines = []
+    for name in host_names(n):
+        home = base / "homes" / name
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.chown(home, user)
+        key = base / "keys" / name
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            keygen(key, f"decl-bench-{name}")
+        keys[name] = str(key)
+        public = pathlib.Path(f"{key}.pub").read_text().strip()
+        lines.append(f'environment="HOME={home}" {public}\n')
+    with open(server.directory / "authorized_keys", "a") as handle:
+        handle.writelines(lines)
+    return keys
+
+
+def decl_manifest(ctx: Context, root: pathlib.Path, server, user: str, n: int,
+                  keys: dict[str, str]) -> str:
     """N hosts and 3 venvs on each; the manifest path."""
-    hosts = {name: server.manifest_host(user=user, python=REMOTE_PYTHON, connect_timeout=30)
+    hosts = {name: server.manifest_host(user=user, python=REMOTE_PYTHON, connect_timeout=30,
+                                        identity_file=keys[name])
              for name in host_names(n)}
     venvs = {f"{name}-v{j}": {"host": name, "path": venv_path(root, name, j),
                               "backend": "venv", "pip": True, "packages": PACKAGES,
@@ -97,13 +133,14 @@ def decl_manifest(ctx: Context, root: pathlib.Path, server, user: str, n: int) -
     return str(manifest)
 
 
-def ansible_files(ctx: Context, root: pathlib.Path, server, user: str, n: int) -> list[str]:
+def ansible_files(ctx: Context, root: pathlib.Path, server, user: str, n: int,
+                  keys: dict[str, str]) -> list[str]:
     """Inventory and playbook; the argv of ansible-playbook (without -f / --check)."""
     lines = ["[fleet]"]
     for name in host_names(n):
         lines.append(
             f"{name} ansible_host=127.0.0.1 ansible_port={server.port} ansible_user={user} "
-            f"ansible_ssh_private_key_file={server.identity_file} "
+            f"ansible_ssh_private_key_file={keys[name]} "
             f"ansible_python_interpreter={REMOTE_PYTHON} "
             f"ansible_ssh_common_args='-o HostKeyAlias={name} "
             f"-o UserKnownHostsFile={root / 'ansible_known_hosts'} "
@@ -128,13 +165,16 @@ def ansible_files(ctx: Context, root: pathlib.Path, server, user: str, n: int) -
     return [*ctx.peers.tools["ansible"], "-i", str(inventory), str(playbook)]
 
 
-def pyinfra_files(ctx: Context, root: pathlib.Path, server, user: str, n: int) -> list[str]:
+def pyinfra_files(ctx: Context, root: pathlib.Path, server, user: str, n: int,
+                  keys: dict[str, str]) -> list[str]:
     """Inventory and deploy file; the argv of pyinfra (without --dry / --yes)."""
     data = {"ssh_hostname": "127.0.0.1", "ssh_port": server.port, "ssh_user": user,
-            "ssh_key": server.identity_file, "ssh_strict_host_key_checking": "no",
+            "ssh_strict_host_key_checking": "no",
             "ssh_known_hosts_file": str(root / "pyinfra_known_hosts")}
     inventory = root / "inventory.py"
-    inventory.write_text(f"fleet = [(name, {data!r}) for name in {host_names(n)!r}]\n")
+    inventory.write_text(f"keys = {keys!r}\n"
+                         f"fleet = [(name, {{**{data!r}, 'ssh_key': keys[name]}})\n"
+                         f"         for name in {host_names(n)!r}]\n")
     deploy = root / "deploy.py"
     deploy.write_text(
         "from pyinfra import host\nfrom pyinfra.operations import pip\n\n"
@@ -161,13 +201,15 @@ def run_case(ctx: Context) -> list[Result]:
     user, created = login_user(base / "home")
     server = start_sshd(base / "sshd", env={"PIP_CONFIG_FILE": "/dev/null",
                                            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                                           "PATH": "/usr/local/bin:/usr/bin:/bin"})
-    for path in (base / "sshd", base / "sshd" / "authorized_keys"):
-        path.chmod(0o755 if path.is_dir() else 0o644)  # read as the login user
+                                           "PATH": "/usr/local/bin:/usr/bin:/bin"},
+                        extra_config=["PermitUserEnvironment HOME"])
     results: list[Result] = []
     try:
+        keys = host_logins(base, server, user, max(ctx.sizes))
+        for path in (base / "sshd", base / "sshd" / "authorized_keys"):
+            path.chmod(0o755 if path.is_dir() else 0o644)  # read as the login user
         for n in ctx.sizes:
-            results += measure(ctx, base / f"n{n}", server, user, n)
+            results += measure(ctx, base / f"n{n}", server, user, n, keys)
     finally:
         server.stop()
         if created:
@@ -175,12 +217,13 @@ def run_case(ctx: Context) -> list[Result]:
     return results
 
 
-def measure(ctx: Context, root: pathlib.Path, server, user: str, n: int) -> list[Result]:
+def measure(ctx: Context, root: pathlib.Path, server, user: str, n: int,
+            keys: dict[str, str]) -> list[Result]:
     """One N: create, then interleaved no-op runs."""
     (root / "hosts").mkdir(parents=True, exist_ok=True)
     shutil.chown(root / "hosts", user)
     root.chmod(0o755)
-    manifest = decl_manifest(ctx, root, server, user, n)
+    manifest = decl_manifest(ctx, root, server, user, n, keys)
     seconds, _ = timed([*DECL, "apply", "-y", "-f", manifest], ctx.env)
     created = Result("fleet", "decl", n, "create", [seconds],
                      note=f"{n * VENVS_PER_HOST} venvs with pip")
@@ -190,12 +233,12 @@ def measure(ctx: Context, root: pathlib.Path, server, user: str, n: int) -> list
         ("decl", "apply"): [*DECL, "apply", "-y", "-f", manifest],
     }
     if ctx.peers.has("ansible"):
-        argv = ansible_files(ctx, root, server, user, n)
+        argv = ansible_files(ctx, root, server, user, n, keys)
         for forks in (5, 20):
             commands[(f"ansible-f{forks}", "plan")] = [*argv, "-f", str(forks), "--check"]
             commands[(f"ansible-f{forks}", "apply")] = [*argv, "-f", str(forks)]
     if ctx.peers.has("pyinfra"):
-        argv = pyinfra_files(ctx, root, server, user, n)
+        argv = pyinfra_files(ctx, root, server, user, n, keys)
         commands[("pyinfra", "plan")] = [*argv, "--dry"]
         commands[("pyinfra", "apply")] = [*argv, "--yes"]
     results = {key: Result("fleet", key[0], n, f"noop {key[1]}") for key in commands}
