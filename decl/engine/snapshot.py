@@ -88,12 +88,11 @@ def discover_group(
     except ConnectionFailed as exc:
         return [], {}, str(exc), True
     try:
-        availability = provider.check(conn)
-        if not availability.available:
+        availability, found = provider.check_and_discover(conn, project, items)
+        if not availability.available or found is None:
             detail = f": {availability.detail}" if availability.detail else ""
             return [], {}, f"provider {provider_name} is not usable on host {host}{detail}", \
                 False
-        found = provider.discover(conn, project, items)
     except ConnectionFailed as exc:
         return [], {}, str(exc), True
     except DeclError as exc:

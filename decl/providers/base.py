@@ -359,6 +359,16 @@ class Provider(abc.ABC):
         Problems found (e.g. a missing image with pull: never) go in `problems` by address.
         """
 
+    def check_and_discover(self, conn: Connection, project: str, wanted: list[Desired]
+                           ) -> tuple[Availability, Discovery | None]:
+        """What a plan runs per (provider, host): check(), then discover() when the tool is
+        there (None when it is not). A provider that can tell both from one command on the
+        host overrides it, so that a host costs a plan one round trip."""
+        availability = self.check(conn)
+        if not availability.available:
+            return availability, None
+        return availability, self.discover(conn, project, wanted)
+
     def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
         """Re-discover one resource after a change (the executor's verification).
 

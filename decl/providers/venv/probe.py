@@ -13,8 +13,12 @@ from typing import Any
 
 MARK_FILE = "decl.json"
 
+# The script imports only what every run needs (json, os, sys):
+# on another host it is a new interpreter per discovery, and its start-up is most of what a
+# host costs a no-op plan. It runs with `-I -S` there (PYTHON* variables, the user's site
+# and the working directory cannot change what it imports; no site-packages scan).
 SURVEY = r'''
-import glob, json, os, platform, shutil, subprocess, sys
+import json, os, sys
 
 def cfg_of(path):
     out = {}
@@ -42,12 +46,26 @@ def headers(text):
             requires.append(line[14:].strip())
     return name, version, requires
 
+def names_in(directory):
+    """The entries of a directory, sorted, hidden ones left out (as glob's * does)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if not n.startswith("."))
+    except OSError:
+        return []
+
+def site_dirs(path):
+    """lib/python*/site-packages (POSIX venvs) and Lib/site-packages (Windows venvs)."""
+    lib = os.path.join(path, "lib")
+    found = [os.path.join(lib, n, "site-packages") for n in names_in(lib)
+             if n.startswith("python")]
+    found.append(os.path.join(path, "Lib", "site-packages"))
+    return [sp for sp in found if os.path.lexists(sp)]
+
 def dists(path):
     found = []
-    pattern = [os.path.join(path, "lib", "python*", "site-packages"),
-               os.path.join(path, "Lib", "site-packages")]
-    for sp in [p for pat in pattern for p in glob.glob(pat)]:
-        for info in sorted(glob.glob(os.path.join(sp, "*.dist-info"))):
+    for sp in site_dirs(path):
+        entries = names_in(sp)
+        for info in [os.path.join(sp, n) for n in entries if n.endswith(".dist-info")]:
             try:
                 with open(os.path.join(info, "METADATA"), encoding="utf-8", errors="replace") as f:
                     name, version, requires = headers(f.read())
@@ -55,7 +73,7 @@ def dists(path):
                 continue
             if name:
                 found.append({"name": name, "version": version, "requires": requires})
-        for info in sorted(glob.glob(os.path.join(sp, "*.egg-info"))):
+        for info in [os.path.join(sp, n) for n in entries if n.endswith(".egg-info")]:
             meta = os.path.join(info, "PKG-INFO") if os.path.isdir(info) else info
             try:
                 with open(meta, encoding="utf-8", errors="replace") as f:
@@ -96,6 +114,7 @@ def interpreter(want):
     if "/" in want or os.sep in want or want.startswith("~"):
         found = os.path.expanduser(want)
     else:
+        import shutil
         found = shutil.which(want)
         if not found:
             return None
@@ -108,6 +127,7 @@ def interpreter(want):
     if not script:
         return real
     # a launcher script (a pyenv shim, say): ask the interpreter it starts
+    import subprocess
     try:
         done = subprocess.run([found, "-c", "import sys; print(sys.executable)"],
                               capture_output=True, text=True, timeout=60)
@@ -115,6 +135,26 @@ def interpreter(want):
         return real
     out = done.stdout.strip()
     return os.path.realpath(out) if done.returncode == 0 and out else real
+
+IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython",
+                   "jython": "Jython"}
+
+def markers():
+    """The environment markers requirements may test. On POSIX from os.uname(), which is
+    where the platform module takes them from (importing it compiles a dozen regular
+    expressions: half the start-up of this script)."""
+    implementation = IMPLEMENTATIONS.get(sys.implementation.name)
+    if hasattr(os, "uname") and implementation:
+        uname = os.uname()
+        system, machine = uname.sysname, uname.machine
+    else:
+        import platform
+        system, machine = platform.system(), platform.machine()
+        implementation = platform.python_implementation()
+    return {"platform_system": system, "sys_platform": sys.platform,
+            "platform_machine": machine, "os_name": os.name,
+            "implementation_name": sys.implementation.name,
+            "platform_python_implementation": implementation}
 
 def survey(req):
     index = []
@@ -141,16 +181,43 @@ def survey(req):
     interpreters = {}
     for want in req.get("interpreters", []):
         interpreters[want] = interpreter(want)
-    env = {"platform_system": platform.system(), "sys_platform": sys.platform,
-           "platform_machine": platform.machine(), "os_name": os.name,
-           "implementation_name": sys.implementation.name,
-           "platform_python_implementation": platform.python_implementation()}
-    return {"venvs": [probe(p) for p in paths], "index": index, "env": env,
+    return {"venvs": [probe(p) for p in paths], "index": index, "env": markers(),
             "home": os.path.expanduser("~"), "interpreters": interpreters}
 '''
 
 # What another host's Python runs: the functions above, then one survey of stdin's request.
 SCRIPT = SURVEY + "\njson.dump(survey(json.load(sys.stdin)), sys.stdout)\n"
+
+# The provider's check and the survey in one interpreter (one round trip per host for a
+# plan): line 1 is this Python's version, whether it has the venv module and where uv is on
+# PATH (what `check` reports); line 2 is the survey, or the error that stopped it.
+CHECK = r'''
+def on_path(name):
+    """The first executable `name` on PATH, as the shell's `command -v` finds it."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+def check():
+    from importlib.machinery import PathFinder
+    return {"version": sys.version.split()[0], "uv": on_path("uv"),
+            "venv": PathFinder.find_spec("venv") is not None}
+'''
+CHECKED_SCRIPT = SURVEY + CHECK + """
+request = json.load(sys.stdin)
+sys.stdout.write(json.dumps(check()) + "\\n")
+sys.stdout.flush()
+try:
+    answer = {"survey": survey(request)}
+except Exception as exc:
+    answer = {"error": "%s: %s" % (type(exc).__name__, exc)}
+sys.stdout.write(json.dumps(answer) + "\\n")
+"""
+# How another host's Python runs the scripts: isolated (-I: no PYTHON* variables, no user
+# site, not the working directory first on sys.path) and without site (-S).
+FLAGS = ("-I", "-S")
 
 _local: dict[str, Any] = {}
 

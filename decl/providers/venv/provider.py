@@ -34,7 +34,7 @@ from decl.providers.base import (
 )
 from decl.providers.venv.install_progress import InstallProgress
 from decl.providers.venv.making import check_no_such_python, make_venv, pip_argv
-from decl.providers.venv.probe import MARK_FILE, SCRIPT, survey_here
+from decl.providers.venv.probe import CHECKED_SCRIPT, FLAGS, MARK_FILE, SCRIPT, survey_here
 # decl.providers.venv.requirements (packaging) is imported where it is used: `decl
 # validate` loads this module for the provider's hooks but never parses a requirement.
 
@@ -139,6 +139,44 @@ class VenvProvider(Provider):
         detail = f"python {version}" + (f", uv at {uv}" if uv else ", no uv")
         return Availability(True, version, detail)
 
+    def check_and_discover(self, conn: Connection, project: str, wanted: list[Desired]
+                           ) -> tuple[Availability, Discovery | None]:
+        """On a POSIX host over SSH, the check and the discovery in one round trip: one
+        interpreter reports its version, the venv module and uv (line 1), then the survey
+        (line 2). Elsewhere check(), then discover()."""
+        if conn.is_local or conn.shell != "posix":
+            return super().check_and_discover(conn, project, wanted)
+        python = self._python(conn)
+        request = self._request(conn, project, [d.spec["path"] for d in wanted],
+                                _interpreters(wanted))
+        result = conn.run([python, *FLAGS, "-c", CHECKED_SCRIPT],
+                          input=json.dumps(request).encode(), timeout=120)
+        lines = result.out.splitlines()
+        try:
+            checked = json.loads(lines[0]) if lines else None
+        except ValueError:
+            checked = None
+        if not isinstance(checked, dict) or not checked.get("venv"):
+            problem = (result.err or result.out).strip()[:200]
+            if isinstance(checked, dict):
+                problem = f"python {checked.get('version')} has no venv module"
+            return Availability(False, None, f"{python} with the venv module is not usable: "
+                                f"{problem}"), None
+        uv = checked.get("uv") or None
+        self._tools[(conn.host, "uv")] = uv
+        version = str(checked.get("version"))
+        detail = f"python {version}" + (f", uv at {uv}" if uv else ", no uv")
+        availability = Availability(True, version, detail)
+        try:
+            answer = json.loads(lines[1]) if len(lines) > 1 else {}
+        except ValueError:
+            answer = {}
+        if "survey" not in answer:
+            reason = answer.get("error") or (result.err.strip()[-500:] or
+                                             f"exit status {result.returncode}, no survey printed")
+            raise ProviderError(f"reading venvs on host {conn.host}: {reason}")
+        return availability, self._discovery(conn, project, wanted, answer["survey"])
+
     def _uv(self, conn: Connection) -> str | None:
         key = (conn.host, "uv")
         if key not in self._tools:
@@ -152,15 +190,20 @@ class VenvProvider(Provider):
             return os.path.join(state_dir(), "venvs", f"{project}.json")
         return f"{REMOTE_INDEX_DIR}/{project}.json"
 
-    def _probe(self, conn: Connection, project: str, paths: list[str],
-               interpreters: list[str], scan: list[str] | None = None) -> dict[str, Any]:
+    def _request(self, conn: Connection, project: str, paths: list[str],
+                 interpreters: list[str], scan: list[str] | None = None) -> dict[str, Any]:
         request: dict[str, Any] = {"paths": paths, "index": self._index_file(conn, project),
                                    "interpreters": interpreters}
         if scan:
             request["scan"] = scan
+        return request
+
+    def _probe(self, conn: Connection, project: str, paths: list[str],
+               interpreters: list[str], scan: list[str] | None = None) -> dict[str, Any]:
+        request = self._request(conn, project, paths, interpreters, scan)
         if conn.is_local:
             return survey_here(request)
-        result = conn.run([self._python(conn), "-c", SCRIPT],
+        result = conn.run([self._python(conn), *FLAGS, "-c", SCRIPT],
                           input=json.dumps(request).encode(), timeout=120)
         result.check(f"reading venvs on host {conn.host}")
         try:
@@ -172,9 +215,13 @@ class VenvProvider(Provider):
 
     def discover(self, conn: Connection, project: str, wanted: list[Desired]) -> Discovery:
         """One script on the host reads every venv's config, marks and installed packages."""
-        interpreters = [d.spec["python"] for d in wanted
-                        if d.spec.get("python") and not _is_version(d.spec["python"])]
-        data = self._probe(conn, project, [d.spec["path"] for d in wanted], interpreters)
+        data = self._probe(conn, project, [d.spec["path"] for d in wanted],
+                           _interpreters(wanted))
+        return self._discovery(conn, project, wanted, data)
+
+    def _discovery(self, conn: Connection, project: str, wanted: list[Desired],
+                   data: dict[str, Any]) -> Discovery:
+        """What the survey `data` says about the wanted venvs and the project's others."""
         by_path = {item["path"]: item for item in data["venvs"]}
         discovery = Discovery()
         seen: set[str] = set()
@@ -525,6 +572,12 @@ class VenvProvider(Provider):
                 entries.append({"address": address, "path": path})
             conn.makedirs(os.path.dirname(index_path))
             conn.write_file(index_path, json.dumps({"venvs": entries}, indent=1).encode())
+
+
+def _interpreters(wanted: list[Desired]) -> list[str]:
+    """The `python:` values given as a path or a command name (the survey resolves them)."""
+    return [d.spec["python"] for d in wanted
+            if d.spec.get("python") and not _is_version(d.spec["python"])]
 
 
 def _is_path(value: str) -> bool:
