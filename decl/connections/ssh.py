@@ -542,7 +542,13 @@ class SshConnection(Connection):
                         f"{self.host} and was killed"
                     )
                 wait = min(wait, left)
-            select.select([ready], [], [], wait)
+            if channel.eof_received:
+                # All output is in; only the exit status is to come. The channel's pipe
+                # stays readable after EOF, so select() would return at once, again and
+                # again (a busy loop holding the GIL until sshd sends the status).
+                channel.status_event.wait(wait)
+            else:
+                select.select([ready], [], [], wait)
         _drain(channel, out, err)
         if live is not None:
             live.update(out, err)
