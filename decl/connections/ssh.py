@@ -38,6 +38,7 @@ from typing import Any
 import paramiko
 
 from decl.connections.base import CommandResult, CommandTimeout, Connection, LineSplitter
+from decl.connections.filecache import FileCache
 from decl.connections.quoting import QuotingError, command_line, powershell_quote
 from decl.connections.sshconfig import SshTarget, resolve
 from decl.errors import ConnectionFailed, ProviderError
@@ -47,6 +48,10 @@ PID_PREFIX = "printf '\\036%s\\036' \"$$\"; "
 PID_MARK = b"\x1e"
 KILL_GRACE = 2.0
 _KNOWN_HOSTS_LOCK = threading.Lock()
+# Parsed known_hosts files and loaded private keys, shared by every connection of a run
+# (re-read when the file changes: decl.connections.filecache).
+_HOST_KEYS = FileCache()
+_PRIVATE_KEYS = FileCache()
 
 
 class _HostKeyUnknown(Exception):
@@ -75,16 +80,22 @@ def _short_type(key_name: str) -> str:
 
 def _known_keys(target: SshTarget) -> list[paramiko.PKey]:
     """Keys recorded for the target in its known_hosts file (hashed entries included)."""
-    if not os.path.exists(target.known_hosts):
+    path = target.known_hosts
+    if not os.path.exists(path):
         return []
-    try:
-        keys = paramiko.HostKeys(target.known_hosts)
-    except (OSError, paramiko.SSHException) as exc:
-        raise ConnectionFailed(
-            target.name, "host key unknown", f"cannot read {target.known_hosts}: {exc}"
-        ) from None
+    keys = _HOST_KEYS.get(path, path, lambda: _read_known_hosts(path))
+    if isinstance(keys, str):
+        raise ConnectionFailed(target.name, "host key unknown", keys)
     found = keys.lookup(target.known_hosts_name)
     return list(found.values()) if found else []
+
+
+def _read_known_hosts(path: str) -> paramiko.HostKeys | str:
+    """The parsed file, or why it cannot be read."""
+    try:
+        return paramiko.HostKeys(path)
+    except (OSError, paramiko.SSHException) as exc:
+        return f"cannot read {path}: {exc}"
 
 
 def _preferred_key_types(transport: paramiko.Transport, known: list[paramiko.PKey]) -> None:
@@ -167,12 +178,20 @@ def _load_identities(target: SshTarget) -> tuple[list[tuple[str, paramiko.PKey]]
         if not os.path.isfile(path):
             problems.append(f"identity file {path} not found")
             continue
-        key, problem = _load_key(path, passphrase)
+        key, problem = _cached_key(path, passphrase)
         if key is not None:
             keys.append((path, key))
         elif problem:
             problems.append(problem)
     return keys, problems
+
+
+def _cached_key(path: str, passphrase: str | None) -> tuple[paramiko.PKey | None, str]:
+    """_load_key, once per run for each file and passphrase (kept by its digest)."""
+    digest = None if passphrase is None else hashlib.sha256(passphrase.encode()).hexdigest()
+    loaded: tuple[paramiko.PKey | None, str] = _PRIVATE_KEYS.get(
+        (path, digest), path, lambda: _load_key(path, passphrase))
+    return loaded
 
 
 def _load_key(path: str, passphrase: str | None) -> tuple[paramiko.PKey | None, str]:

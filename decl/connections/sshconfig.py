@@ -15,6 +15,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from decl.connections.filecache import FileCache
+
+_CONFIGS = FileCache()
 DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
@@ -53,7 +56,8 @@ class SshTarget:
 
 
 def load_ssh_config(path: str | None = None) -> Any:
-    """The user's ssh config (paramiko.SSHConfig), empty when absent or unreadable."""
+    """The user's ssh config (paramiko.SSHConfig), empty when absent or unreadable; parsed
+    once per run while the file stays the same (every host of a manifest looks it up)."""
     import paramiko
 
     if path is None:
@@ -61,6 +65,12 @@ def load_ssh_config(path: str | None = None) -> Any:
     if not path:
         return paramiko.SSHConfig()
     path = os.path.expanduser(path)
+    return _CONFIGS.get(path, path, lambda: _parse_ssh_config(path))
+
+
+def _parse_ssh_config(path: str) -> Any:
+    import paramiko
+
     try:
         return paramiko.SSHConfig.from_path(path)
     except (FileNotFoundError, PermissionError, IsADirectoryError):
