@@ -209,3 +209,31 @@ def test_hosts_that_refuse_us_fail_alone_with_their_reason(sshd_factory, wheels,
     assert installed(str(tmp_path / "good"))["alpha"] == "1.0"
     assert not (tmp_path / "badkey").exists() and not (tmp_path / "stranger").exists()
     assert not (tmp_path / "empty_known_hosts").exists()
+
+
+def test_a_no_op_plan_is_one_login_and_one_command_per_host(sshd_factory, wheels,  # noqa: F811
+                                                           tmp_path, project):
+    """Each host's discovery is one round trip: the provider's check (Python, venv module,
+    uv) and the survey of the host's 3 venvs run as one command. Counted by each sshd
+    (its log has a line per login and per session), not by decl."""
+    hosts, venvs, servers = {}, {}, []
+    for name in ("one", "two"):
+        home = tmp_path / f"home-{name}"  # each host its own index, as real machines have
+        home.mkdir()
+        server = sshd_factory(env={**REMOTE_ENV, "HOME": str(home)})
+        servers.append(server)
+        hosts[name] = server.manifest_host(python=sys.executable)
+        for j in range(3):
+            venvs[f"{name}-{j}"] = {**venv_entry(tmp_path / name / f"v{j}", wheels,
+                                                 ["alpha==1.0"]), "host": name}
+    manifest = write_manifest(tmp_path / "decl.yaml", project, hosts, venvs)
+    done = decl("apply", "-y", "-f", manifest)
+    assert done.returncode == 0, done.stdout + done.stderr
+    before = [len(server.log()) for server in servers]
+    planned = decl("plan", "--detailed-exitcode", "-f", manifest)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    for server, start in zip(servers, before, strict=True):
+        seen = server.log()[start:]
+        assert seen.count("Accepted publickey") == 1, seen
+        assert seen.count("Starting session:") == 1, seen
+        assert "Starting session: command" in seen
