@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from decl.connections.hostlock import HostLock
+from decl.connections.hostlock import HostLock, release_all
 from decl.connections.hostlock import supported as host_lock_supported
 from decl.connections.reaper import REAPER
 from decl.core.plan import Plan
@@ -116,8 +116,7 @@ def run_apply(
                       skipped=len(summary.by_status("skipped")), interrupted=summary.interrupted)
         return ApplyResult(result, summary)
     finally:
-        for host_lock in host_locks:
-            host_lock.release()
+        release_all(host_locks)
         lock.release()
         session.close()
 
@@ -164,7 +163,10 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
     if remote:  # connect in parallel (discovery reuses these connections)
         import concurrent.futures
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(remote))) as pool:
+        from decl.engine.snapshot import DISCOVERY_PARALLELISM
+
+        bound = min(DISCOVERY_PARALLELISM[0], len(remote))  # as many as discovery opens
+        with concurrent.futures.ThreadPoolExecutor(max_workers=bound) as pool:
             list(pool.map(lambda host: _connect(session, host), remote))
     taken: list[HostLock] = []
     try:
@@ -181,8 +183,7 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
             host_lock.acquire()
             taken.append(host_lock)
     except BaseException:
-        for host_lock in taken:
-            host_lock.release()
+        release_all(taken)
         raise
     return taken
 

@@ -199,3 +199,33 @@ def test_a_host_whose_state_dir_cannot_be_made_locks_in_its_temporary_dir(
     finally:
         one.close()
         two.close()
+
+
+def test_release_all_lets_every_host_go_before_it_returns(tmp_path, sshd_factory):  # noqa: F811
+    """The locks of an apply are released together: each holder is told, then awaited, so
+    that when release_all returns every lock file is cleared and free to take."""
+    from decl.connections.hostlock import release_all
+
+    hosts = []
+    for name in ("a", "b", "c"):
+        state = tmp_path / f"state-{name}"
+        server = sshd_factory(env={"DECL_STATE_DIR": str(state)})
+        hosts.append((SshConnection.open(name, Host(**server.manifest_host())), state))
+    holder = {"pid": os.getpid(), "host": "this", "started": "now", "command": "test"}
+    try:
+        locks = [HostLock(conn, "many", holder) for conn, _ in hosts]
+        for lock in locks:
+            lock.acquire()
+        for _, state in hosts:
+            assert json.loads((state / "locks" / "many.lock").read_text()) == holder
+        release_all(locks)
+        for _, state in hosts:
+            assert (state / "locks" / "many.lock").read_text() == ""
+        other = {**holder, "pid": os.getpid() + 1}
+        again = [HostLock(conn, "many", other) for conn, _ in hosts]
+        for lock in again:
+            lock.acquire()  # free: no LockHeldError
+        release_all(again)
+    finally:
+        for conn, _ in hosts:
+            conn.close()
