@@ -154,42 +154,58 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
 
     A host that cannot be reached is not locked: discovery reports it unreachable and
     nothing is done there. On any other failure the locks taken so far are released.
+
+    Each lock is a try-lock (a holder found is an error at once, nobody waits), so no order
+    of taking them can deadlock. The first host by name is locked alone, before the others:
+    of two decls applying the same manifest, one gets past it and the other stops there
+    having taken nothing. The other hosts are connected and locked in parallel (the
+    connections are the ones discovery then uses), with the discovery bound.
     """
     hosts = {item.host for item in session.desired.items}
     hosts |= {host for _, host in read_touched(session.project)}
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
               "command": command}
     remote = sorted(h for h in hosts if h != "local")
-    if remote:  # connect in parallel (discovery reuses these connections)
-        import concurrent.futures
+    if not remote:
+        return []
+    import concurrent.futures
 
-        from decl.engine.snapshot import DISCOVERY_PARALLELISM
+    from decl.engine.snapshot import DISCOVERY_PARALLELISM
 
-        bound = min(DISCOVERY_PARALLELISM[0], len(remote))  # as many as discovery opens
-        with concurrent.futures.ThreadPoolExecutor(max_workers=bound) as pool:
-            list(pool.map(lambda host: _connect(session, host), remote))
     taken: list[HostLock] = []
     try:
-        for host in remote:  # always in the same order: two decls cannot lock crosswise
-            try:
-                conn = session.pool.get(host)  # opened above, or failed (and remembered)
-            except ConnectionFailed:
-                continue
-            if conn.is_local or not hasattr(conn, "exec_stream"):
-                continue  # this machine: the project lock covers it
-            if not host_lock_supported(conn.shell):
-                continue  # PowerShell hosts: not yet (decl.connections.hostlock)
-            host_lock = HostLock(conn, session.project, holder)
-            host_lock.acquire()
-            taken.append(host_lock)
+        first = _connect_and_lock(session, remote[0], holder)
+        if first is not None:
+            taken.append(first)
+        rest = remote[1:]
+        if rest:
+            bound = min(DISCOVERY_PARALLELISM[0], len(rest))
+            with concurrent.futures.ThreadPoolExecutor(max_workers=bound) as pool:
+                futures = [pool.submit(_connect_and_lock, session, host, holder)
+                           for host in rest]
+                concurrent.futures.wait(futures)
+            failures = [error for error in (f.exception() for f in futures) if error]
+            taken += [lock for f in futures if f.exception() is None
+                      for lock in [f.result()] if lock is not None]
+            if failures:
+                raise failures[0]  # the first by host name
     except BaseException:
         release_all(taken)
         raise
     return taken
 
 
-def _connect(session: Session, host: str) -> None:
+def _connect_and_lock(session: Session, host: str, holder: dict[str, Any]) -> HostLock | None:
+    """Open the host's connection and take its lock (None: unreachable, or not a host
+    that gets one)."""
     try:
-        session.pool.get(host)
+        conn = session.pool.get(host)  # a failure is remembered: discovery reports it
     except ConnectionFailed:
-        pass  # remembered by the pool; discovery reports the host unreachable
+        return None
+    if conn.is_local or not hasattr(conn, "exec_stream"):
+        return None  # this machine: the project lock covers it
+    if not host_lock_supported(conn.shell):
+        return None  # PowerShell hosts: not yet (decl.connections.hostlock)
+    host_lock = HostLock(conn, session.project, holder)
+    host_lock.acquire()
+    return host_lock

@@ -229,3 +229,40 @@ def test_release_all_lets_every_host_go_before_it_returns(tmp_path, sshd_factory
     finally:
         for conn, _ in hosts:
             conn.close()
+
+
+def test_a_host_locked_by_another_decl_stops_the_apply_and_frees_the_others(
+        tmp_path, sshd_factory):  # noqa: F811
+    """Hosts are locked in parallel after the first: one found held fails the apply with its
+    holder named, and the locks taken on the other hosts are released, nothing changed."""
+    hosts, states = {}, {}
+    for name in ("a", "b", "c"):
+        states[name] = tmp_path / f"state-{name}"
+        server = sshd_factory(env={"DECL_STATE_DIR": str(states[name])})
+        hosts[name] = server.manifest_host()
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text(json.dumps({
+        "version": 1, "project": "fleetlock", "hosts": hosts,
+        "venvs": {f"v{name}": {"host": name, "path": str(tmp_path / f"venv-{name}"),
+                               "python": sys.executable, "backend": "venv", "pip": False}
+                  for name in hosts}}))
+    held_by = {"pid": 1, "host": "machine-x", "started": "then", "command": "decl apply"}
+    conn = SshConnection.open("b", Host(**hosts["b"]))
+    held = HostLock(conn, "fleetlock", held_by)
+    held.acquire()
+    try:
+        run = _decl(["apply", "-y", "-f", str(manifest)], tmp_path / "machine-a")
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 1, out + err
+        assert ("host b is locked for project fleetlock by pid 1 on machine-x since then "
+                "(decl apply)") in err
+        for name in ("a", "c"):
+            assert (states[name] / "locks" / "fleetlock.lock").read_text() == ""
+        assert not any((tmp_path / f"venv-{name}").exists() for name in hosts)
+    finally:
+        held.release()
+        conn.close()
+    run = _decl(["apply", "-y", "-f", str(manifest)], tmp_path / "machine-a")
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 0, out + err
+    assert all((tmp_path / f"venv-{name}").is_dir() for name in hosts)
