@@ -197,6 +197,15 @@ def remember(value: str) -> None:
         _KNOWN.add(value)
 
 
+def known_secrets() -> Redactor:
+    """A Redactor of every secret this process has read (empty when none)."""
+    key = frozenset(_KNOWN)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = Redactor(key)
+    return _CACHE[key]
+
+
 def redact_known(text: str) -> str:
     """`text` with every spelling of every secret this process has read taken out."""
     key = frozenset(_KNOWN)

@@ -1,0 +1,211 @@
+"""Secret sweep, command lines: every argv decl starts on this machine (subprocess.Popen, the
+fake CLIs included) and every command line it sends over SSH (paramiko exec_command) is
+searched for every spelling of every secret (tests/safety/test_secret_sweep.spellings, the
+base64 cores included): zero hits. Secrets go to tools through the environment or a 0600 file
+(decl.connections.secret_env), never on a command line another user can read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import paramiko
+import pytest
+
+from tests.fakes.desktop.harness import fake_desktop_fixture  # noqa: F401 - a fixture
+from tests.fakes.mac.harness import fake_mac_fixture  # noqa: F401 - a fixture
+from tests.safety import test_secret_sweep as sweep
+from tests.safety.test_secret_sweep import SECRETS, _hits, _run
+from tests.sshd import sshd_factory  # noqa: F401 - a fixture
+from tests.wheelhouse import standard_wheelhouse
+
+sweep_env = sweep.sweep_env  # the secrets in the environment, a state dir of the test's
+
+
+@pytest.fixture
+def command_lines(monkeypatch):
+    """Every argv started locally and every command line sent over SSH, as texts."""
+    seen: list[str] = []
+    real_init = subprocess.Popen.__init__
+
+    def init(self, args, *rest, **kwargs):
+        items = [args] if isinstance(args, (str, bytes)) else list(args)
+        seen.extend(os.fsdecode(item) for item in items)
+        real_init(self, args, *rest, **kwargs)
+
+    real_exec = paramiko.Channel.exec_command
+
+    def exec_command(self, command):
+        seen.append(command if isinstance(command, str) else command.decode())
+        return real_exec(self, command)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", init)
+    monkeypatch.setattr(paramiko.Channel, "exec_command", exec_command)
+    return seen
+
+
+def _secret(name: str, *, urlencode: bool = False) -> str:
+    return f"{{{{ secret('{name}'){' | urlencode' if urlencode else ''} }}}}"
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_venv_secrets_never_reach_a_command_line(sweep_env, command_lines, where, request):
+    wheels = standard_wheelhouse(sweep_env / "wheels")
+    venv = {
+        "path": str(sweep_env / "tools"), "pip": False, "backend": "venv",
+        "find_links": [str(wheels)], "no_index": True,
+        "index_url": f"https://user:{_secret('SWEEP_URL', urlencode=True)}@127.0.0.1:9/s",
+        "extra_index_urls": [f"https://u:{_secret('SWEEP_UNICODE', urlencode=True)}"
+                             "@127.0.0.1:9/x"],
+        "packages": ["delta", "zeta @ https://u:" + _secret("SWEEP_QUOTES", urlencode=True)
+                     + "@127.0.0.1:9/zeta-1.0-py3-none-any.whl"],
+    }
+    document = {"version": 1, "project": "sweepargv", "venvs": {"tools": venv}}
+    if where == "ssh":
+        server = request.getfixturevalue("sshd_factory")()
+        document["hosts"] = {"box": server.manifest_host()}
+        venv["host"] = "box"
+    (sweep_env / "m.yaml").write_text(json.dumps(document))
+    code, output = _run(["apply", "-y", "-f", "m.yaml"])
+    # zeta's URL cannot be reached (port 9): the install fails, after pip saw every secret
+    assert code == 1 and "installing" in output, output
+    assert (sweep_env / "tools" / "pyvenv.cfg").exists()
+    installs = [line for line in command_lines if " install" in line or line == "install"]
+    assert installs, command_lines  # the recorder saw the installer start
+    assert _hits("\n".join(command_lines)) == []
+    assert _hits(output) == []
+    leftovers = [name for name in os.listdir("/tmp") if name.startswith(".decl-")]
+    assert not [n for n in leftovers if (sweep_env.name in n)], leftovers
+
+
+def test_vm_cloud_init_secrets_never_reach_a_command_line(sweep_env, command_lines,
+                                                          fake_desktop):
+    """VMware (vmrun, the .vmx's guestinfo) and VirtualBox (VBoxManage, a seed ISO made
+    with genisoimage) with a secret in every cloud_init field and in the VM options."""
+    names = list(SECRETS)
+    cloud = {"hostname": f"web-{_secret(names[0], urlencode=True)}",
+             "user": f"lab{_secret(names[4], urlencode=True)}",
+             "ssh_authorized_keys": [f"ssh-ed25519 AAAA {_secret(name)}" for name in names]}
+    vms = {
+        "web": {"provider": "vmware", "memory": "1GiB", "disks": [{"size": "1GiB"}],
+                "cloud_init": cloud,
+                "options": {"vm_dir": str(sweep_env / "vmware"), "shutdown_timeout": 3}},
+        "box": {"provider": "virtualbox", "memory": "1GiB", "disks": [{"size": "1GiB"}],
+                "cloud_init": cloud, "options": {"vm_dir": str(sweep_env / "vbox")}},
+    }
+    (sweep_env / "m.yaml").write_text(json.dumps({"version": 1, "project": "sweepvm",
+                                                  "vms": vms}))
+    code, output = _run(["apply", "-y", "-f", "m.yaml"])
+    assert code == 0, output
+    assert fake_desktop.calls("vmrun") and fake_desktop.calls("VBoxManage")
+    assert any("genisoimage" in line or "mkisofs" in line or "xorriso" in line
+               for line in command_lines), command_lines
+    leaked = [line for line in command_lines if _hits(line)]
+    assert leaked == []
+    assert _hits(json.dumps(fake_desktop.load()["calls"])) == []
+    assert _hits(output) == []
+    code, output = _run(["destroy", "-y", "-f", "m.yaml"])
+    assert code == 0 and _hits(output) == [], output
+
+
+def test_mac_vm_cloud_init_secrets_never_reach_a_command_line(sweep_env, command_lines,
+                                                              fake_mac):
+    """Parallels (prlctl) and UTM (utmctl, osascript: AppleScript text on the command line)
+    with a secret in every cloud_init field."""
+    names = list(SECRETS)
+    cloud = {"hostname": f"web-{_secret(names[1], urlencode=True)}",
+             "user": f"lab{_secret(names[4], urlencode=True)}",
+             "ssh_authorized_keys": [f"ssh-ed25519 AAAA {_secret(name)}" for name in names]}
+    vms = {"pd": {"provider": "parallels", "memory": "1GiB", "disks": [{"size": "1GiB"}],
+                  "cloud_init": cloud},
+           "ut": {"provider": "utm", "memory": "1GiB", "disks": [{"size": "1GiB"}],
+                  "cloud_init": cloud}}
+    (sweep_env / "m.yaml").write_text(json.dumps({"version": 1, "project": "sweepmac",
+                                                  "vms": vms}))
+    code, output = _run(["apply", "-y", "-f", "m.yaml"])
+    assert code == 0, output
+    assert fake_mac.calls("prlctl") and (fake_mac.calls("osascript") or fake_mac.calls("utmctl"))
+    leaked = [line for line in command_lines if _hits(line)]
+    assert leaked == []
+    assert _hits(json.dumps(fake_mac.load()["calls"])) == []
+    assert _hits(output) == []
+    code, output = _run(["destroy", "-y", "-f", "m.yaml"])
+    assert code == 0 and _hits(output) == [], output
+
+
+FAKE_EXAMPLES = ("hyperv.yaml", "wsl.yaml", "vms-virtualbox.yaml", "vms-vmware.yaml",
+                 "parallels.yaml", "utm.yaml")
+
+
+def _fresh_fakes(directory, monkeypatch):
+    """New fake Windows, desktop and Mac hosts for one run, found through the environment."""
+    from tests.fakes.desktop import state as desktop_state
+    from tests.fakes.desktop.harness import FAKES_BIN, FakeDesktop
+    from tests.fakes.mac import state as mac_state
+    from tests.fakes.mac.harness import FakeMac
+    from tests.fakes.windows import state as windows_state
+    from tests.fakes.windows.harness import FakeWindows
+
+    directory.mkdir(parents=True)
+    desktop = FakeDesktop(directory / "desktop")
+    mac = FakeMac(directory / "mac.json")
+    monkeypatch.setenv(windows_state.ENV, str(directory / "windows.json"))
+    monkeypatch.setenv(desktop_state.ENV, str(desktop.path))
+    monkeypatch.setenv(mac_state.ENV, str(mac.path))
+    monkeypatch.setenv("DECL_STATE_DIR", str(directory / "state"))
+    monkeypatch.setenv("HOME", str(directory))  # ~/vmware, ~/VMs... of the examples land here
+    for iso in ("isos/debian-12-netinst.iso", "Downloads/debian-12-arm64-netinst.iso"):
+        (directory / iso).parent.mkdir(parents=True, exist_ok=True)
+        (directory / iso).write_bytes(b"an ISO the examples attach")
+    FakeWindows(directory / "windows.json").add_file("C:\\images\\alpine-rootfs.tar")
+    if FAKES_BIN not in os.environ["PATH"].split(os.pathsep):
+        monkeypatch.setenv("PATH", FAKES_BIN + os.pathsep + os.environ["PATH"])
+    return [directory / "windows.json", desktop.path / "state.json", mac.path]
+
+
+def test_every_templated_field_of_the_fake_backed_examples(sweep_env, command_lines,
+                                                           monkeypatch):
+    """Each string of each example whose tools have a fake (Hyper-V, WSL, VirtualBox, VMware,
+    Parallels, UTM), on this machine, gets a secret appended; apply runs against fresh fakes.
+    No command line holds a secret: a value that would have to go on one (a VM's name, a
+    path) stops the change with an error saying so."""
+    from decl.manifest.source import parse_file
+
+    names = list(SECRETS)
+    runs = refused = applied = 0
+    for example in FAKE_EXAMPLES:
+        data = parse_file(str(sweep.ROOT / "examples" / example)).data
+        data.pop("hosts", None)
+        for section in ("vms", "wsl"):
+            for entry in (data.get(section) or {}).values():
+                entry["host"] = "local"
+        leaves = [p for p in sweep._leaves(data) if p[0] in ("vms", "wsl")]
+        for number, leaf in enumerate(leaves):
+            variant = json.loads(json.dumps(data))
+            original = variant
+            for part in leaf:
+                original = original[part]
+            sweep._set(variant, leaf, f"{original}{_secret(names[number % len(names)])}")
+            states = _fresh_fakes(sweep_env / f"run-{runs}", monkeypatch)
+            (sweep_env / "m.yaml").write_text(json.dumps(variant))
+            del command_lines[:]
+            code, output = _run(["apply", "-y", "-f", "m.yaml"])
+            runs += 1
+            assert code in (0, 1), (example, leaf, output)
+            assert "Traceback" not in output, (example, leaf, output)
+            leaked = [line for line in command_lines if _hits(line)]
+            assert leaked == [], (example, leaf)
+            # the fakes' own logs of the calls they got (argv, PowerShell script text)
+            recorded = json.dumps([json.loads(p.read_text()).get("calls") for p in states
+                                   if p.exists()])
+            assert _hits(recorded) == [], (example, leaf)
+            assert _hits(output) == [], (example, leaf, output)
+            guarded = "would go on the command line" in output
+            refused += guarded
+            applied += code == 0
+            # a run that fails is refused: by validation (a secret in a size, an enum, a
+            # host name), by the plan (no such switch or file), or by the command-line guard
+            assert code == 0 or guarded or "error: m.yaml:1:" in output or \
+                "error: the plan has errors" in output, (example, leaf, output)
+    assert runs >= 80 and applied >= 5 and refused >= 5, (runs, applied, refused)
