@@ -164,6 +164,41 @@ def _fresh_fakes(directory, monkeypatch):
     return [directory / "windows.json", desktop.path / "state.json", mac.path]
 
 
+def _sweep_fields(sweep_env, command_lines, example, data, sections, prepare):
+    """Append a secret to each string of `data` in `sections` in turn (the `host` fields
+    left alone), prepare fresh fakes (`prepare(run)` returns a function giving the calls the
+    fakes logged) and apply: no command line, fake call or output holds a secret, and a run
+    that fails is refused with a clear message. Returns (runs, applied, refused)."""
+    names = list(SECRETS)
+    runs = applied = refused = 0
+    leaves = [p for p in sweep._leaves(data) if p[0] in sections and p[-1] != "host"]
+    for number, leaf in enumerate(leaves):
+        variant = json.loads(json.dumps(data))
+        original = variant
+        for part in leaf:
+            original = original[part]
+        sweep._set(variant, leaf, f"{original}{_secret(names[number % len(names)])}")
+        fake_calls = prepare(f"{example}-{number}")
+        (sweep_env / "m.yaml").write_text(json.dumps(variant))
+        del command_lines[:]
+        code, output = _run(["apply", "-y", "-f", "m.yaml"])
+        runs += 1
+        assert code in (0, 1) and "Traceback" not in output, (example, leaf, output)
+        leaked = [line for line in command_lines if _hits(line)]
+        assert leaked == [], (example, leaf)
+        # the fakes' own logs of the calls they got (argv, PowerShell script text)
+        assert _hits(json.dumps(fake_calls())) == [], (example, leaf)
+        assert _hits(output) == [], (example, leaf, output)
+        guarded = "would go on the command line" in output
+        refused += guarded
+        applied += code == 0
+        # a run that fails is refused: by validation (a secret in a size, an enum, a name),
+        # by the plan (no such switch or file), or by the command-line guard
+        assert code == 0 or guarded or "error: m.yaml:1:" in output or \
+            "error: the plan has errors" in output, (example, leaf, output)
+    return runs, applied, refused
+
+
 def test_every_templated_field_of_the_fake_backed_examples(sweep_env, command_lines,
                                                            monkeypatch):
     """Each string of each example whose tools have a fake (Hyper-V, WSL, VirtualBox, VMware,
@@ -172,43 +207,63 @@ def test_every_templated_field_of_the_fake_backed_examples(sweep_env, command_li
     path) stops the change with an error saying so."""
     from decl.manifest.source import parse_file
 
-    names = list(SECRETS)
-    runs = refused = applied = 0
+    def prepare(run):
+        states = _fresh_fakes(sweep_env / f"run-{run}", monkeypatch)
+        return lambda: [json.loads(p.read_text()).get("calls") for p in states if p.exists()]
+
+    totals = [0, 0, 0]
     for example in FAKE_EXAMPLES:
         data = parse_file(str(sweep.ROOT / "examples" / example)).data
         data.pop("hosts", None)
         for section in ("vms", "wsl"):
             for entry in (data.get(section) or {}).values():
                 entry["host"] = "local"
-        leaves = [p for p in sweep._leaves(data) if p[0] in ("vms", "wsl")]
-        for number, leaf in enumerate(leaves):
-            variant = json.loads(json.dumps(data))
-            original = variant
-            for part in leaf:
-                original = original[part]
-            sweep._set(variant, leaf, f"{original}{_secret(names[number % len(names)])}")
-            states = _fresh_fakes(sweep_env / f"run-{runs}", monkeypatch)
-            (sweep_env / "m.yaml").write_text(json.dumps(variant))
-            del command_lines[:]
-            code, output = _run(["apply", "-y", "-f", "m.yaml"])
-            runs += 1
-            assert code in (0, 1), (example, leaf, output)
-            assert "Traceback" not in output, (example, leaf, output)
-            leaked = [line for line in command_lines if _hits(line)]
-            assert leaked == [], (example, leaf)
-            # the fakes' own logs of the calls they got (argv, PowerShell script text)
-            recorded = json.dumps([json.loads(p.read_text()).get("calls") for p in states
-                                   if p.exists()])
-            assert _hits(recorded) == [], (example, leaf)
-            assert _hits(output) == [], (example, leaf, output)
-            guarded = "would go on the command line" in output
-            refused += guarded
-            applied += code == 0
-            # a run that fails is refused: by validation (a secret in a size, an enum, a
-            # host name), by the plan (no such switch or file), or by the command-line guard
-            assert code == 0 or guarded or "error: m.yaml:1:" in output or \
-                "error: the plan has errors" in output, (example, leaf, output)
-    assert runs >= 80 and applied >= 5 and refused >= 5, (runs, applied, refused)
+        counts = _sweep_fields(sweep_env, command_lines, example, data, ("vms", "wsl"),
+                               prepare)
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+    runs, applied, refused = totals
+    assert runs >= 70 and applied >= 5 and refused >= 5, totals
+
+
+def test_every_templated_field_of_the_windows_examples_over_ssh(sweep_env, command_lines,
+                                                                monkeypatch, sshd_factory):  # noqa: F811
+    """Hyper-V and WSL on a Windows host over SSH (`shell: powershell`): the tests' sshd runs
+    the fake PowerShell and wsl.exe through the shim; the script text and wsl.exe's argv
+    never hold a secret."""
+    import shlex
+
+    from decl.manifest.source import parse_file
+    from tests.fakes.windows.harness import FAKES_BIN, FakeWindows
+
+    state = sweep_env / "remote-windows.json"
+    command = (f"env DECL_FAKE_WINDOWS_STATE={shlex.quote(str(state))} "
+               f"PATH={shlex.quote(FAKES_BIN)}:/usr/bin:/bin "
+               f"{shlex.quote(os.path.join(FAKES_BIN, 'pwsh-sshd-shim'))}")
+    server = sshd_factory(force_command=command)
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if p != FAKES_BIN]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))  # no PowerShell on this side
+
+    def prepare(run):
+        for leftover in (state, state.with_name(state.name + ".d")):
+            if leftover.is_dir():
+                import shutil
+
+                shutil.rmtree(leftover)
+            elif leftover.exists():
+                leftover.unlink()
+        FakeWindows(state).add_file("C:\\images\\alpine-rootfs.tar")
+        monkeypatch.setenv("DECL_STATE_DIR", str(sweep_env / f"state-{run}"))
+        return lambda: FakeWindows(state).load()["calls"]
+
+    totals = [0, 0, 0]
+    for example in ("hyperv.yaml", "wsl.yaml"):
+        data = parse_file(str(sweep.ROOT / "examples" / example)).data
+        data["hosts"] = {"winbox": server.manifest_host(shell="powershell")}
+        counts = _sweep_fields(sweep_env, command_lines, example, data, ("vms", "wsl"),
+                               prepare)
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+    runs, applied, refused = totals
+    assert runs >= 10 and applied >= 1 and refused >= 1, totals
 
 
 def test_every_templated_field_of_the_esxi_and_xen_examples_over_ssh(
@@ -226,8 +281,17 @@ def test_every_templated_field_of_the_esxi_and_xen_examples_over_ssh(
     esxi_dir, xen_dir = sweep_env / "esxi", sweep_env / "xen"
     server = sshd_factory(env={"PATH": f"{FAKES_BIN}:/usr/bin:/bin",
                                ESXI_ENV: str(esxi_dir), XEN_ENV: str(xen_dir)})
-    names = list(SECRETS)
-    runs = refused = applied = 0
+
+    def prepare(run):
+        for directory in (esxi_dir, xen_dir, sweep_env / "etc-xen", sweep_env / "xen-images"):
+            shutil.rmtree(directory, ignore_errors=True)
+        esxi, xen = FakeEsxi(esxi_dir), FakeXen(xen_dir)
+        esxi.datastore()
+        xen.edit(lambda state: state["bridges"].append("xenbr1"))  # the example's bridge
+        monkeypatch.setenv("DECL_STATE_DIR", str(sweep_env / f"state-{run}"))
+        return lambda: [esxi.load().get("calls"), xen.load().get("calls")]
+
+    totals = [0, 0, 0]
     for example in ("esxi.yaml", "xen.yaml"):
         data = parse_file(str(sweep.ROOT / "examples" / example)).data
         data["hosts"] = {"box": server.manifest_host()}
@@ -239,42 +303,58 @@ def test_every_templated_field_of_the_esxi_and_xen_examples_over_ssh(
                 entry.setdefault("options", {}).update(
                     {"config_dir": str(sweep_env / "etc-xen"),
                      "disk_dir": str(sweep_env / "xen-images")})
-        leaves = [p for p in sweep._leaves(data) if p[0] == "vms" and p[2] != "host"]
-        for number, leaf in enumerate([None, *leaves]):
-            for directory in (esxi_dir, xen_dir, sweep_env / "etc-xen", sweep_env / "xen-images"):
-                shutil.rmtree(directory, ignore_errors=True)
-            esxi, xen = FakeEsxi(esxi_dir), FakeXen(xen_dir)
-            esxi.datastore()
-            xen.edit(lambda state: state["bridges"].append("xenbr1"))  # the example's bridge
-            monkeypatch.setenv("DECL_STATE_DIR", str(sweep_env / f"state-{runs}"))
-            variant = json.loads(json.dumps(data))
-            if leaf is None:  # the example as it is: the harness works, commands go over SSH
-                (sweep_env / "m.yaml").write_text(json.dumps(variant))
-                del command_lines[:]
-                code, output = _run(["apply", "-y", "-f", "m.yaml"])
-                assert code == 0 and command_lines, (example, output)
-                continue
-            original = variant
-            for part in leaf:
-                original = original[part]
-            sweep._set(variant, leaf, f"{original}{_secret(names[number % len(names)])}")
-            (sweep_env / "m.yaml").write_text(json.dumps(variant))
-            del command_lines[:]
-            code, output = _run(["apply", "-y", "-f", "m.yaml"])
-            runs += 1
-            assert code in (0, 1) and "Traceback" not in output, (example, leaf, output)
-            leaked = [line for line in command_lines if _hits(line)]
-            assert leaked == [], (example, leaf)
-            calls = [host.load().get("calls") for host in (esxi, xen)]
-            assert _hits(json.dumps(calls)) == [], (example, leaf)
-            assert _hits(output) == [], (example, leaf, output)
-            guarded = "would go on the command line" in output
-            refused += guarded
-            applied += code == 0
-            assert code == 0 or guarded or "error: m.yaml:1:" in output or \
-                "error: the plan has errors" in output, (example, leaf, output)
+        prepare("baseline")  # the example as it is: the harness works, commands go over SSH
+        (sweep_env / "m.yaml").write_text(json.dumps(data))
+        del command_lines[:]
+        code, output = _run(["apply", "-y", "-f", "m.yaml"])
+        assert code == 0 and command_lines, (example, output)
+        counts = _sweep_fields(sweep_env, command_lines, example, data, ("vms",), prepare)
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
     # Most of these fields refuse a secret's characters at validation (names, port groups,
-    # datastores, sizes, enums): a clear error, nothing run.
-    # (35 runs: none applies, 3 are stopped by the command-line guard: a secret in Xen's
-    # config_dir or disk_dir would go on the command line that makes the files)
-    assert runs >= 25 and refused >= 1, (runs, applied, refused)
+    # datastores, sizes, enums): a clear error, nothing run. 3 are stopped by the guard: a
+    # secret in Xen's config_dir or disk_dir would go on the command line that makes files.
+    runs, applied, refused = totals
+    assert runs >= 25 and refused >= 1, totals
+
+
+def test_qemu_cloud_init_and_options_secrets_never_reach_a_command_line(sweep_env,
+                                                                        command_lines):
+    """A real qemu-system (TCG) VM with a secret in every cloud_init field: qemu-img,
+    genisoimage and qemu-system-x86_64 get files, never the values."""
+    import shutil
+    import signal
+    import tempfile
+
+    from tests.backends import missing_backend
+
+    for tool in ("qemu-system-x86_64", "qemu-img"):
+        if shutil.which(tool) is None:
+            missing_backend("qemu", f"{tool} is not installed")
+    root = tempfile.mkdtemp(prefix="dq-", dir="/tmp")  # QMP socket paths stay short
+    names = list(SECRETS)
+    vm = {"provider": "qemu", "memory": "64MiB", "disks": [{"size": "16MiB"}],
+          "cloud_init": {"hostname": f"q-{_secret(names[2], urlencode=True)}",
+                         "user": f"lab{_secret(names[3], urlencode=True)}",
+                         "ssh_authorized_keys": [f"ssh-ed25519 AAAA {_secret(n)}"
+                                                 for n in names]},
+          "options": {"accel": "tcg", "vm_dir": root, "shutdown_timeout": 1}}
+    (sweep_env / "m.yaml").write_text(json.dumps({"version": 1, "project": "sweepqemu",
+                                                  "vms": {"sq": vm}}))
+    try:
+        code, output = _run(["apply", "-y", "-f", "m.yaml"])
+        assert code == 0, output
+        assert any("qemu-system" in line for line in command_lines), command_lines
+        leaked = [line for line in command_lines if _hits(line)]
+        assert leaked == []
+        assert _hits(output) == []
+        code, output = _run(["destroy", "-y", "-f", "m.yaml"])
+        assert code == 0 and _hits(output) == [], output
+    finally:
+        for directory, _, files in os.walk(root):
+            if "qemu.pid" in files:
+                try:
+                    with open(os.path.join(directory, "qemu.pid")) as handle:
+                        os.kill(int(handle.read().strip()), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+        shutil.rmtree(root, ignore_errors=True)
