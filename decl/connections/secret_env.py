@@ -54,11 +54,13 @@ def check_command_line(host: str, argv: Sequence[str],
         return
     for index, item in enumerate(argv):
         if any(form in item for form in forms):
+            shown = known_secrets()(item)
+            shown = shown if len(shown) <= 200 else shown[:200] + "..."
             raise ProviderError(
                 f"host {host}: a secret value would go on the command line of {argv[0]} "
-                f"(argument {index}), where other users of the host can read it; decl passes "
-                "secrets only through the environment or a file of mode 0600, and this value "
-                "has no such way: nothing was run")
+                f"(argument {index}: {shown}), where other users of the host can read it; "
+                "decl passes secrets only through the environment or a file of mode 0600, and "
+                "this value has no such way: nothing was run")
     for name, value in (env or {}).items():
         if any(form in value for form in forms):
             raise ProviderError(

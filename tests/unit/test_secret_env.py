@@ -35,7 +35,8 @@ def test_a_secret_in_argv_stops_the_command_before_it_starts(tmp_path):
     conn = LocalConnection()
     for value in (SECRET, f"--token={SECRET}", "https://u:Hunter2-%C3%A4%27%22tok@x/"):
         with pytest.raises(ProviderError, match=r"would go on the command line of sh "
-                                                r"\(argument 3\).*nothing was run") as caught:
+                                                r"\(argument 3: .*\(sensitive\).*\).*nothing "
+                                                r"was run") as caught:
             conn.run(["sh", "-c", f"touch {marker}", value])
         assert not carries_secret(str(caught.value))  # the message does not hold it
     assert not marker.exists()
