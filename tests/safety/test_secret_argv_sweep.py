@@ -20,6 +20,9 @@ from tests.safety.test_secret_sweep import SECRETS, _hits, _run
 from tests.sshd import sshd_factory  # noqa: F401 - a fixture
 from tests.wheelhouse import standard_wheelhouse
 
+# The fake CLIs are Python scripts with a shebang, and sh wraps remote commands: POSIX only.
+pytestmark = pytest.mark.posix
+
 sweep_env = sweep.sweep_env  # the secrets in the environment, a state dir of the test's
 
 
@@ -49,7 +52,8 @@ def _secret(name: str, *, urlencode: bool = False) -> str:
     return f"{{{{ secret('{name}'){' | urlencode' if urlencode else ''} }}}}"
 
 
-@pytest.mark.parametrize("where", ["local", "ssh"])
+@pytest.mark.parametrize("where", ["local",
+                                   pytest.param("ssh", marks=pytest.mark.backend("sshd"))])
 def test_venv_secrets_never_reach_a_command_line(sweep_env, command_lines, where, request):
     wheels = standard_wheelhouse(sweep_env / "wheels")
     venv = {
@@ -225,6 +229,7 @@ def test_every_templated_field_of_the_fake_backed_examples(sweep_env, command_li
     assert runs >= 70 and applied >= 5 and refused >= 5, totals
 
 
+@pytest.mark.backend("sshd")
 def test_every_templated_field_of_the_windows_examples_over_ssh(sweep_env, command_lines,
                                                                 monkeypatch, sshd_factory):  # noqa: F811
     """Hyper-V and WSL on a Windows host over SSH (`shell: powershell`): the tests' sshd runs
@@ -266,6 +271,7 @@ def test_every_templated_field_of_the_windows_examples_over_ssh(sweep_env, comma
     assert runs >= 10 and applied >= 1 and refused >= 1, totals
 
 
+@pytest.mark.backend("sshd")
 def test_every_templated_field_of_the_esxi_and_xen_examples_over_ssh(
         sweep_env, command_lines, monkeypatch, sshd_factory):  # noqa: F811
     """The same over SSH: every string of the ESXi and Xen examples gets a secret; apply runs
@@ -317,6 +323,7 @@ def test_every_templated_field_of_the_esxi_and_xen_examples_over_ssh(
     assert runs >= 25 and refused >= 1, totals
 
 
+@pytest.mark.backend("qemu")
 def test_qemu_cloud_init_and_options_secrets_never_reach_a_command_line(sweep_env,
                                                                         command_lines):
     """A real qemu-system (TCG) VM with a secret in every cloud_init field: qemu-img,
