@@ -18,18 +18,32 @@ SSH exclude each other too.
 
 - POSIX hosts: flock(1) (util-linux) when the host has it, else perl's flock (macOS has
   perl but no flock(1)); both are flock(2).
-- Windows hosts (`shell: powershell`) get no host lock yet: a script for them could not be
-  verified here (the tests' PowerShell is a fake that knows the providers' commands only).
+- Windows hosts (`shell: powershell`): decl first asks the host for its state dir
+  (DECL_STATE_DIR, LOCALAPPDATA, USERPROFILE, then decl.platforms.state_dir), then starts a
+  PowerShell that opens `locks\\PROJECT.lock` with `[System.IO.File]::Open(path,
+  'OpenOrCreate', 'ReadWrite', 'None')`: FileShare.None, so every other open of the file
+  fails with a sharing violation (IOException, HResult 0x80070020) until the handle is
+  closed, which Windows does when the process ends, however it ends. The holder goes into
+  `locks\\PROJECT.holder` (the locked file cannot be read by anyone else), the script prints
+  the ready line and reads its input to the end. A second holder's Open fails (exit 1, the
+  error record on stderr): decl reads the holder file and names it. Scripts go as
+  -EncodedCommand (base64 of UTF-16LE), so no quote of the holder meets Windows' command-line
+  parsing. The holder does not reap on these hosts: PowerShell commands carry no process
+  group decl could name (decl.connections.ssh). Facts and sources: docs/facts/windows-lock.md.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import ntpath
 import threading
 import time
 from typing import Any
 
+from decl.connections.quoting import powershell_quote
 from decl.errors import LockHeldError, ProviderError
+from decl.platforms import WINDOWS, state_dir
 
 TAKEN = "DECL-LOCK-TAKEN"
 HELD = "DECL-LOCK-HELD"
@@ -92,9 +106,62 @@ exit 0;
 ' "$lock" "$holder"
 """
 
+# The Windows host's environment, one `NAME=value` line each (an unset variable: empty).
+POWERSHELL_ENV_SCRIPT = ("'DECL_STATE_DIR=' + $env:DECL_STATE_DIR\n"
+                         "'LOCALAPPDATA=' + $env:LOCALAPPDATA\n"
+                         "'USERPROFILE=' + $env:USERPROFILE\n")
+# Marks in the error record of a failed Open that mean "someone else has it open": the
+# exception's type (FullyQualifiedErrorId, not translated) and the English message.
+SHARING_VIOLATION = ("IOException", "being used by another process")
+
+
 def supported(shell: str) -> bool:
-    """Whether hosts of this shell get a host lock (POSIX only, for now)."""
-    return shell == "posix"
+    """Whether hosts of this shell get a host lock (both shells decl knows)."""
+    return shell in ("posix", "powershell")
+
+
+def powershell_argv(script: str) -> list[str]:
+    """powershell.exe running `script`, passed as -EncodedCommand (base64 of UTF-16LE)."""
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    return ["powershell.exe", "-NoProfile", "-NonInteractive", "-EncodedCommand", encoded]
+
+
+def windows_lock_paths(env_lines: str) -> tuple[str, str, str]:
+    """(locks directory, state dir, home) from the host's answer to POWERSHELL_ENV_SCRIPT."""
+    env: dict[str, str] = {}
+    for line in env_lines.splitlines():
+        name, sep, value = line.strip("\r").partition("=")
+        if sep and value:
+            env[name] = value
+    home = env.get("USERPROFILE", "")
+    state = state_dir(WINDOWS, env, home)
+    return ntpath.join(state, "locks"), state, home
+
+
+def powershell_lock_script(locks: str, project: str, holder: str) -> str:
+    """The PowerShell that holds `locks\\PROJECT.lock` while its input stays open.
+
+    Every value is a single-quoted literal (decl.connections.quoting.powershell_quote).
+    """
+    lock = powershell_quote(ntpath.join(locks, f"{project}.lock"))
+    info = powershell_quote(ntpath.join(locks, f"{project}.holder"))
+    return (
+        "$ErrorActionPreference = 'Stop'\n"
+        f"$null = [System.IO.Directory]::CreateDirectory({powershell_quote(locks)})\n"
+        f"$lock = [System.IO.File]::Open({lock}, 'OpenOrCreate', 'ReadWrite', 'None')\n"
+        f"[System.IO.File]::WriteAllText({info}, {powershell_quote(holder)})\n"
+        f"[Console]::WriteLine('{TAKEN}')\n"
+        "$null = [Console]::In.ReadToEnd()\n"
+        f"[System.IO.File]::WriteAllText({info}, '')\n"
+        "$lock.Close()\n"
+        "exit 0\n"
+    )
+
+
+def powershell_holder_script(locks: str, project: str) -> str:
+    """Reads the holder file beside a project's lock file."""
+    info = powershell_quote(ntpath.join(locks, f"{project}.holder"))
+    return f"[Console]::Write([System.IO.File]::ReadAllText({info}))\n"
 
 
 def lock_argv(project: str, holder: str, method: str = "auto") -> list[str]:
@@ -126,6 +193,9 @@ class HostLock:
 
     def acquire(self, timeout: float = ANSWER_TIMEOUT) -> None:
         """Take the lock or raise LockHeldError naming the holder."""
+        if getattr(self.conn, "shell", "posix") == "powershell":
+            self._acquire_windows(timeout)
+            return
         argv = lock_argv(self.project, self.holder, self.method)
         channel = self.conn.exec_stream(argv)
         answer, rest = _first_line(channel, timeout)
@@ -150,6 +220,42 @@ class HostLock:
                 f"(exit {status}): {error or answer or 'no answer'}")
         finally:
             channel.close()
+
+    def _acquire_windows(self, timeout: float) -> None:
+        """The PowerShell lock: an exclusive open (FileShare.None) held by a waiting process."""
+        found = self.conn.run(powershell_argv(POWERSHELL_ENV_SCRIPT), timeout=timeout)
+        if not found.ok:
+            raise ProviderError(f"host {self.conn.host}: could not read the state directory "
+                                f"for the project lock: {found.err.strip() or found.out}")
+        locks, _, _ = windows_lock_paths(found.out)
+        if not ntpath.isabs(locks):
+            raise ProviderError(f"host {self.conn.host}: the host reports neither "
+                                "DECL_STATE_DIR, LOCALAPPDATA nor USERPROFILE: no place for "
+                                "the project lock; nothing was changed")
+        channel = self.conn.exec_stream(
+            powershell_argv(powershell_lock_script(locks, self.project, self.holder)))
+        answer, _ = _first_line(channel, timeout)
+        if answer == TAKEN:
+            self._channel = channel
+            return
+        try:
+            _read_to_end(channel, timeout)
+            status = channel.recv_exit_status() if channel.exit_status_ready() else None
+            error = _all_stderr(channel)
+        finally:
+            channel.close()
+        if not any(mark in error for mark in SHARING_VIOLATION):
+            raise ProviderError(
+                f"host {self.conn.host}: could not take the project lock "
+                f"(exit {status}): {error or answer or 'no answer'}")
+        read = self.conn.run(powershell_argv(powershell_holder_script(locks, self.project)),
+                             timeout=timeout)
+        holder = read.out if read.ok else ""
+        if _same_holder(holder, self.holder):
+            return  # this very decl holds it, through another host entry
+        raise LockHeldError(
+            f"host {self.conn.host} is locked for project {self.project} by "
+            f"{describe_holder(holder.strip())}; wait for it to finish")
 
     def _tell(self, event: str, group: int) -> None:
         """Pass a command's process group to the holder, which kills it if decl dies."""
@@ -218,6 +324,20 @@ def _read_to_end(channel: Any, timeout: float) -> str:
             break
         data += chunk
     return data.decode(errors="replace")
+
+
+def _all_stderr(channel: Any) -> str:
+    """Everything the (ended) command wrote on stderr."""
+    data = b""
+    try:
+        while channel.recv_stderr_ready():
+            chunk = channel.recv_stderr(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, EOFError):
+        pass
+    return data.decode(errors="replace").strip()
 
 
 def _stderr(channel: Any) -> str:

@@ -30,7 +30,7 @@ from decl.engine.statedir import (
     read_touched,
     record_touched,
 )
-from decl.errors import ConnectionFailed, PlanError
+from decl.errors import ConnectionFailed, PlanError, ProviderError
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,9 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
                 continue
             if conn.is_local or not hasattr(conn, "exec_stream"):
                 continue  # this machine: the project lock covers it
-            if not host_lock_supported(conn.shell):
-                continue  # PowerShell hosts: not yet (decl.connections.hostlock)
+            if not host_lock_supported(conn.shell):  # never silently unlocked
+                raise ProviderError(f"host {host}: no project lock for shell {conn.shell!r}; "
+                                    "nothing was changed")
             host_lock = HostLock(conn, session.project, holder)
             host_lock.acquire()
             taken.append(host_lock)

@@ -304,7 +304,9 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         sep = separator(folder)
         tool.modify(uuid, machine.settings(desired.spec, options.nic_type))
         tool.add_sata(uuid, machine.CONTROLLER)
-        record: dict[str, Any] = {"disks": {}, "seed": None, "cloud_init": None, "cdrom": None}
+        # The record names files only: the cloud_init is read back from the seed (it may
+        # carry secrets, and the record goes on VBoxManage's command line).
+        record: dict[str, Any] = {"disks": {}, "seed": None, "cdrom": None}
         leftovers = self._leftover_disks(op, tool) if model.disks else set()
         for port, (dev, disk) in enumerate(zip(disk_names(len(model.disks)), model.disks,
                                                strict=True)):
@@ -368,7 +370,6 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                      slots: dict[int, str], record: dict[str, Any]) -> None:
         self.make_seed(op, seed)
         record["seed"] = seed
-        record["cloud_init"] = op.need_desired().model.cloud_init.model_dump(mode="json")
         tool.set_record(vm, record)
         if seed not in slots.values():
             port = min(set(range(len(slots) + 1)) - set(slots))
