@@ -37,8 +37,12 @@ from __future__ import annotations
 import base64
 import json
 import ntpath
+import os
+import socket
+import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from decl.connections.quoting import powershell_quote
@@ -48,6 +52,8 @@ from decl.platforms import WINDOWS, state_dir
 TAKEN = "DECL-LOCK-TAKEN"
 HELD = "DECL-LOCK-HELD"
 ANSWER_TIMEOUT = 30.0
+# How long a lock whose holder (a decl of this machine) has ended may take to drop.
+ENDED_HOLDER_GRACE = 15.0
 
 POSIX_SCRIPT = r"""
 project=$1; holder=$2; method=${3:-auto}
@@ -191,8 +197,27 @@ class HostLock:
         self._channel: Any = None
         self._send_lock = threading.Lock()
 
-    def acquire(self, timeout: float = ANSWER_TIMEOUT) -> None:
-        """Take the lock or raise LockHeldError naming the holder."""
+    def acquire(self, timeout: float = ANSWER_TIMEOUT, grace: float = ENDED_HOLDER_GRACE,
+                ended: Callable[[int], bool] | None = None) -> None:
+        """Take the lock or raise LockHeldError naming the holder.
+
+        A holder that is a decl of this machine whose process has already ended (`ended`,
+        default `local_process_ended`) is still letting go (its host side exits once sshd
+        sees the connection close): decl tries again for up to `grace` seconds before
+        refusing, so `apply` then `destroy` in a row does not trip on the first's lock."""
+        ended = ended or local_process_ended
+        deadline = time.monotonic() + grace
+        while True:
+            try:
+                self._acquire_once(timeout)
+                return
+            except HostLockHeld as exc:
+                if not (holder_has_ended(exc.holder, socket.gethostname(), ended)
+                        and time.monotonic() < deadline):
+                    raise
+            time.sleep(0.25)
+
+    def _acquire_once(self, timeout: float) -> None:
         if getattr(self.conn, "shell", "posix") == "powershell":
             self._acquire_windows(timeout)
             return
@@ -210,9 +235,7 @@ class HostLock:
                     # This very decl holds it: another host entry (an alias, or the local
                     # machine) reaches the same account. Nothing to take twice.
                     return
-                raise LockHeldError(
-                    f"host {self.conn.host} is locked for project {self.project} by "
-                    f"{describe_holder(holder.strip())}; wait for it to finish")
+                raise _held(self.conn.host, self.project, holder)
             status = channel.recv_exit_status() if channel.exit_status_ready() else None
             error = _stderr(channel)
             raise ProviderError(
@@ -253,9 +276,7 @@ class HostLock:
         holder = read.out if read.ok else ""
         if _same_holder(holder, self.holder):
             return  # this very decl holds it, through another host entry
-        raise LockHeldError(
-            f"host {self.conn.host} is locked for project {self.project} by "
-            f"{describe_holder(holder.strip())}; wait for it to finish")
+        raise _held(self.conn.host, self.project, holder)
 
     def _tell(self, event: str, group: int) -> None:
         """Pass a command's process group to the holder, which kills it if decl dies."""
@@ -284,6 +305,44 @@ class HostLock:
             pass
         finally:
             channel.close()
+
+
+class HostLockHeld(LockHeldError):
+    """The host's project lock is held; `holder` is the lock file's text."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def _held(host: str, project: str, holder: str) -> HostLockHeld:
+    return HostLockHeld(f"host {host} is locked for project {project} by "
+                        f"{describe_holder(holder.strip())}; wait for it to finish", holder)
+
+
+def local_process_ended(pid: int, *, windows: bool = sys.platform == "win32",
+                        probe: Callable[[int, int], None] = os.kill) -> bool:
+    """Whether process `pid` of this machine has ended. False when it runs or cannot be
+    told: on Windows os.kill would end the process rather than probe it."""
+    if windows:
+        return False
+    try:
+        probe(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # EPERM: it exists, under another user
+    return False
+
+
+def holder_has_ended(holder: str, hostname: str, ended: Callable[[int], bool]) -> bool:
+    """Whether the lock file names a decl of this machine (`hostname`) that has ended."""
+    try:
+        found = json.loads(holder.strip())
+        return bool(found["host"] == hostname and isinstance(found["pid"], int)
+                    and ended(found["pid"]))
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _same_holder(found: str, ours: str) -> bool:
