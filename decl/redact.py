@@ -3,11 +3,15 @@
 A secret can reach a text in many spellings, so each one is replaced in all of them: as
 written; as JSON writes it (`\\"`, `\\\\`, `\\t`, `\\u00e4`, with and without ASCII escaping);
 as Python's repr writes it; percent-encoded the ways URLs carry it (upper and lower case
-hex, `+` for spaces); shell-quoted; base64 (alone, and as the `user:secret` of HTTP basic
-auth is not known, alone only); and each of these escaped once more by JSON or repr (a
-message quoted in a JSON journal line). Spellings shorter than 4 characters are left out
-of the derived forms, so that a one-letter secret does not blank every `a` of the output
-twice over (the raw value itself is always replaced).
+hex, `+` for spaces); shell-quoted; base64, alone and inside a longer base64 text (a
+cloud-init user-data blob encoded as a whole): the secret's bytes can start at any offset,
+so for each of the three alignments (0, 1 or 2 bytes before it in its 3-byte group) the
+characters that encode only the secret's bits are a spelling, in the standard and the
+URL-safe alphabet (the edge characters, which mix in neighbouring bits, are left out); and
+each of these escaped once more by JSON or repr (a message quoted in a JSON journal line).
+Spellings shorter than 4 characters are left out of the derived forms, so that a one-letter
+secret does not blank every `a` of the output twice over (the raw value itself is always
+replaced).
 """
 
 from __future__ import annotations
@@ -101,6 +105,29 @@ def _base64_url(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+def base64_cores(secret: str) -> set[str]:
+    """The base64 characters that encode only `secret`'s bits, for each of the three byte
+    alignments it can have inside a longer encoded text, in both alphabets.
+
+    With k bytes before the secret in its 3-byte group, the secret occupies bits
+    [8k, 8k + 8n) of the encoding of (k bytes + secret); character i stands for bits
+    [6i, 6i + 6), so the characters i with 6i >= 8k and 6i + 6 <= 8k + 8n depend on the
+    secret alone, whatever surrounds it. Cores shorter than MIN_DERIVED are left out (a
+    2-character core would match base64 text at random).
+    """
+    data = secret.encode()
+    cores: set[str] = set()
+    for before in range(3):
+        start = -(-8 * before // 6)  # ceil
+        end = (8 * before + 8 * len(data)) // 6
+        if end - start < MIN_DERIVED:
+            continue
+        padded = bytes(before) + data
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            cores.add(encode(padded).decode()[start:end])
+    return cores
+
+
 ENCODINGS: dict[str, Callable[[str], str]] = {
     "json": _json, "json-unicode": _json_unicode, "repr": _repr, "repr-single": _repr_single,
     "repr-double": _repr_double,
@@ -118,6 +145,7 @@ def spellings(secret: str) -> set[str]:
     forms = {secret}
     first = {encode(secret) for encode in ENCODINGS.values()}
     forms |= first
+    forms |= base64_cores(secret)
     for form in list(first | {secret}):
         forms |= {wrap(form) for wrap in WRAPPERS}
     return {form for form in forms if form == secret or len(form) >= MIN_DERIVED}
@@ -167,6 +195,15 @@ def remember(value: str) -> None:
     """Note a secret value this process has read, so that any error printed is redacted."""
     if value:
         _KNOWN.add(value)
+
+
+def known_secrets() -> Redactor:
+    """A Redactor of every secret this process has read (empty when none)."""
+    key = frozenset(_KNOWN)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = Redactor(key)
+    return _CACHE[key]
 
 
 def redact_known(text: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from decl.connections.base import CommandResult, CommandTimeout, Connection, LineSplitter
 from decl.connections.reaper import run_watched
+from decl.connections.secret_env import check_command_line
 from decl.files import write_atomic
 
 
@@ -32,6 +33,7 @@ class LocalConnection(Connection):
         cwd: str | None = None,
     ) -> CommandResult:
         """Run argv directly (no shell) with LANG=C unless the caller overrides it."""
+        check_command_line(self.host, argv)
         full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
         try:
             # A session (process group on Windows) of its own: Ctrl-C on the terminal reaches
@@ -55,6 +57,7 @@ class LocalConnection(Connection):
         cwd: str | None = None,
     ) -> CommandResult:
         """Run argv, calling on_line with each output line as the tool writes it."""
+        check_command_line(self.host, argv)
         full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
         from decl.connections.reaper import REAPER, kill_group
         from decl.platforms import current_system, spawn_options

@@ -40,6 +40,7 @@ import paramiko
 from decl.connections.base import CommandResult, CommandTimeout, Connection, LineSplitter
 from decl.connections.filecache import FileCache
 from decl.connections.quoting import QuotingError, command_line, powershell_quote
+from decl.connections.secret_env import check_command_line
 from decl.connections.sshconfig import SshTarget, resolve
 from decl.errors import ConnectionFailed, ProviderError
 
@@ -484,6 +485,7 @@ class SshConnection(Connection):
         cwd: str | None,
         on_line: Callable[[str], None] | None,
     ) -> CommandResult:
+        check_command_line(self.host, argv, env)
         line = self.command_line(argv, env, cwd)
         if self.shell == "posix":
             line = PID_PREFIX + line
@@ -621,6 +623,7 @@ class SshConnection(Connection):
         For tools that speak a protocol over stdio, e.g. `docker system dial-stdio` to reach
         the host's Docker engine through this connection. The caller closes the channel.
         """
+        check_command_line(self.host, argv)
         transport = self._live_transport()
         try:
             channel = transport.open_session(timeout=self.target.connect_timeout)

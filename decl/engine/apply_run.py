@@ -30,7 +30,7 @@ from decl.engine.statedir import (
     read_touched,
     record_touched,
 )
-from decl.errors import ConnectionFailed, PlanError
+from decl.errors import ConnectionFailed, PlanError, ProviderError
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,12 @@ def lock_remote_hosts(session: Session, command: str) -> list[HostLock]:
     A host that cannot be reached is not locked: discovery reports it unreachable and
     nothing is done there. On any other failure the locks taken so far are released.
 
-    Each lock is a try-lock (a holder found is an error at once, nobody waits), so no order
-    of taking them can deadlock. The first host by name is locked alone, before the others:
-    of two decls applying the same manifest, one gets past it and the other stops there
-    having taken nothing. The other hosts are connected and locked in parallel (the
-    connections are the ones discovery then uses), with the discovery bound.
+    A lock held by a running decl is an error at once (only a holder that has ended is
+    waited for, while its lock drops), so no order of taking them can deadlock. The first
+    host by name is locked alone, before the others: of two decls applying the same
+    manifest, one gets past it and the other stops there having taken nothing. The other
+    hosts are connected and locked in parallel (the connections are the ones discovery then
+    uses), with the discovery bound.
     """
     hosts = {item.host for item in session.desired.items}
     hosts |= {host for _, host in read_touched(session.project)}
@@ -204,8 +205,9 @@ def _connect_and_lock(session: Session, host: str, holder: dict[str, Any]) -> Ho
         return None
     if conn.is_local or not hasattr(conn, "exec_stream"):
         return None  # this machine: the project lock covers it
-    if not host_lock_supported(conn.shell):
-        return None  # PowerShell hosts: not yet (decl.connections.hostlock)
+    if not host_lock_supported(conn.shell):  # never silently unlocked
+        raise ProviderError(f"host {host}: no project lock for shell {conn.shell!r}; "
+                            "nothing was changed")
     host_lock = HostLock(conn, session.project, holder)
     host_lock.acquire()
     return host_lock

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.crash_helpers import CrashStats, decl_argv, kill_then_converge
+from tests.e2e.crash_helpers import CrashStats, decl_argv, kill_then_converge, plan_actions
 from tests.fakes.desktop import state as fstate
 from tests.fakes.desktop.harness import FakeDesktop
 
@@ -102,4 +102,51 @@ def test_disk_a_dead_create_left_is_made_again(tmp_path):
     assert (web["extradata"]["decl/project"], medium["size"]) == ("halfvb", 1024**3)
     again = subprocess.run(decl_argv("plan", "--detailed-exitcode", "-f", str(manifest)),
                            env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_marks_in_the_settings_file_are_the_marks_the_delete_checks(tmp_path):
+    """Deterministic: a VBoxManage killed inside `setextradata` (after it wrote the VM's
+    settings file, before its registry was saved) leaves the file carrying both marks while
+    `getextradata` lacks the address. The plan reads marks from the settings file and plans a
+    replace of a VM of this project; the check before the delete must read the same source,
+    or it refuses the very VM the plan showed as decl's."""
+    fake = FakeDesktop(tmp_path / "desktop")
+    options = {"vm_dir": str(tmp_path / "vms")}
+    manifest = tmp_path / "decl.yaml"
+
+    def write(disks: list[dict[str, str]]) -> None:
+        manifest.write_text(json.dumps({"version": 1, "project": "splitvb", "vms": {"db": {
+            "provider": "virtualbox", "memory": "256MiB", "state": "stopped",
+            "disks": disks, "options": options}}}))
+
+    env = fake.env(DECL_STATE_DIR=str(tmp_path / "state"), HOME=str(tmp_path / "home"),
+                   NO_COLOR="1")
+
+    def decl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(decl_argv(*args, "-f", str(manifest)), env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    write([])
+    made = decl("apply", "-y")
+    assert made.returncode == 0, made.stdout + made.stderr
+
+    def drop_address(data: dict) -> None:
+        [vm] = data["virtualbox"]["vms"]
+        del vm["extradata"]["decl/address"]
+
+    fake.edit(drop_address)
+    [vm] = fake.load()["virtualbox"]["vms"]
+    assert "decl/address" in Path(vm["cfgfile"]).read_text()
+    assert "decl/address" not in fake.run("VBoxManage", "getextradata", "db",
+                                          "enumerate").stdout
+
+    write([{"size": "1GiB"}])  # a first disk forces a replacement
+    done = decl("apply", "-y", "--json")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert [c["action"] for c in plan_actions(done)] == ["replace"]
+    [vm] = fake.load()["virtualbox"]["vms"]
+    assert vm["extradata"]["decl/project"] == "splitvb"
+    assert sum(1 for s in vm["attachments"].values() if s["type"] == "hdd") == 1
+    again = decl("plan", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr

@@ -266,3 +266,31 @@ def test_a_host_locked_by_another_decl_stops_the_apply_and_frees_the_others(
     out, err = run.communicate(timeout=180)
     assert run.returncode == 0, out + err
     assert all((tmp_path / f"venv-{name}").is_dir() for name in hosts)
+
+
+def test_a_lock_whose_holder_on_this_machine_has_ended_is_waited_for(box):
+    """`apply` then `destroy` in a row: the first decl has exited but its host side has not
+    let go yet. A holder naming a decl of this machine whose process has ended is waited for
+    (the lock is taken once it drops); a holder that still runs is refused at once."""
+    server, _ = box
+    one = SshConnection.open("box", Host(**server.manifest_host()))
+    two = SshConnection.open("box", Host(**server.manifest_host()))
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    try:
+        held = HostLock(one, "p", {"pid": ended.pid, "host": socket.gethostname(),
+                                   "started": "t", "command": "decl apply"})
+        held.acquire()
+        running = HostLock(two, "p", {"pid": 2, "host": "b", "started": "t", "command": "c"})
+        started = time.monotonic()
+        with pytest.raises(LockHeldError):
+            running.acquire(ended=lambda pid: False)  # its holder still runs: no waiting
+        assert time.monotonic() - started < 10
+        import threading
+
+        threading.Timer(1.0, held.release).start()
+        running.acquire()  # the holder has ended: waited for until the lock dropped
+        running.release()
+    finally:
+        one.close()
+        two.close()

@@ -245,3 +245,25 @@ def test_cloud_init_seed(fake_mac, decl_cmd, tmp_path):
     assert open(seed, "rb").read() != first
     assert run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode",
                     "-f", str(path)).returncode == 0
+
+
+def test_a_cdrom_under_home_converges(fake_mac, decl_cmd, tmp_path):
+    """`cdrom: ~/Downloads/x.iso` (as in examples/parallels.yaml): prlctl reports the
+    expanded path; the plan after apply is empty, and a different image is still a change."""
+    home = tmp_path / "home"
+    (home / "Downloads").mkdir(parents=True)
+    (home / "Downloads" / "x.iso").write_bytes(b"iso")
+    (home / "Downloads" / "y.iso").write_bytes(b"iso")
+    env = {"HOME": str(home), "DECL_STATE_DIR": str(tmp_path / "state")}
+    path = manifest(tmp_path, {"web": {"memory": "1GiB", "cdrom": "~/Downloads/x.iso"}})
+    done = run_decl(fake_mac, decl_cmd, "apply", "-y", "-f", str(path), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    web = fake_mac.parallels_vms()["web"]
+    assert web["devices"]["cdrom0"]["image"] == str(home / "Downloads" / "x.iso")
+    again = run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode", "-f", str(path),
+                     env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    path = manifest(tmp_path, {"web": {"memory": "1GiB", "cdrom": "~/Downloads/y.iso"}})
+    other = run_decl(fake_mac, decl_cmd, "plan", "--detailed-exitcode", "-f", str(path),
+                     env=env)
+    assert other.returncode == 2 and "y.iso" in other.stdout, other.stdout + other.stderr

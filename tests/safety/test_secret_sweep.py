@@ -40,6 +40,13 @@ def spellings(value: str) -> set[str]:
     forms = set(first)
     for form in first:
         forms |= {json.dumps(form)[1:-1], repr(form)[1:-1]}
+    # inside a longer base64 text (user data encoded whole): the characters of the secret's
+    # bits alone, for each of the 3 byte offsets in a 3-byte group, both alphabets
+    data = value.encode()
+    for before in range(3):
+        encoded = base64.b64encode(bytes(before) + data).decode()
+        core = encoded[(8 * before + 5) // 6:(8 * before + 8 * len(data)) // 6]
+        forms |= {core, core.replace("+", "-").replace("/", "_")}
     return forms
 
 

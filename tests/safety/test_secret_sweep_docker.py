@@ -10,13 +10,14 @@ import pytest
 
 from tests.docker_engine import docker_engine  # noqa: F401 - session fixture
 from tests.e2e.docker_helpers import busybox
+from tests.safety.test_secret_argv_sweep import command_lines  # noqa: F401 - a fixture
 from tests.safety.test_secret_sweep import SECRETS, _hits, _run
 
 pytestmark = pytest.mark.backend("docker")
 
 
 def test_docker_plan_apply_update_status_journal(docker_engine, tmp_path,  # noqa: F811
-                                                monkeypatch):
+                                                monkeypatch, command_lines):  # noqa: F811
     monkeypatch.chdir(tmp_path)
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -63,3 +64,5 @@ def test_docker_plan_apply_update_status_journal(docker_engine, tmp_path,  # noq
                   if f != "plan-key"]
     hits = [hit for text in texts for hit in _hits(text)]
     assert hits == [], hits
+    # the env reaches the engine through its API, never a command line
+    assert [line for line in command_lines if _hits(line)] == []

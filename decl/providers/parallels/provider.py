@@ -87,9 +87,12 @@ def marks_extra(spec: dict[str, Any]) -> dict[str, str]:
 
 
 def observed_spec(vm: output.PrlVm, arch: str, extra: dict[str, str] | None = None,
-                  desired: Desired | None = None) -> dict[str, Any]:
+                  desired: Desired | None = None,
+                  cdrom_given: tuple[str, str] | None = None) -> dict[str, Any]:
     """The comparable spec (the VM base's keys) of what prlctl reports (pure). The seed's
-    content is known by the digest decl recorded with the marks (see marks_extra)."""
+    content is known by the digest decl recorded with the marks (see marks_extra).
+    `cdrom_given` is (the manifest's `~/x.iso`, its expansion on the host): the image prlctl
+    reports is shown as the manifest wrote it when it is exactly that file."""
     disks = [d for d in vm.disks if d.enabled]
     names = disk_names(len(disks))
     cloud_init = None
@@ -97,6 +100,8 @@ def observed_spec(vm: output.PrlVm, arch: str, extra: dict[str, str] | None = No
         wanted = desired.spec.get("cloud_init") if desired is not None else None
         cloud_init = textmarks.recorded((extra or {}).get("seed", "none"), wanted)
     cdrom = vm.cdrom if vm.cdrom and not vm.cdrom.endswith("/" + SEED_FILE) else None
+    if cdrom is not None and cdrom_given is not None and cdrom == cdrom_given[1]:
+        cdrom = cdrom_given[0]
     return {
         "cpus": vm.cpus,
         "memory": vm.memory,
@@ -288,13 +293,22 @@ class ParallelsProvider(VmProvider[ParallelsOptions]):
                   desired: Desired | None) -> Observed:
         return Observed(
             address=address, kind="vm", name=vm.name, provider=self.name, host=conn.host,
-            state=observed_state(vm.state), spec=observed_spec(vm, arch, extra, desired),
+            state=observed_state(vm.state),
+            spec=observed_spec(vm, arch, extra, desired, self._cdrom_given(conn, desired)),
             marks=marks,
             handle={"uuid": vm.uuid, "name": vm.name, "user_text": user_text, "home": vm.home,
                     "seed": seed_attached(vm),
                     "recorded": "the cloud-init seed's content is known by the digest decl "
                                 "recorded with the marks"},
         )
+
+    @staticmethod
+    def _cdrom_given(conn: Connection, desired: Desired | None) -> tuple[str, str] | None:
+        """(the wanted cdrom as written, the host's expansion of its `~`), when it has one."""
+        given = desired.spec.get("cdrom") if desired is not None else None
+        if not isinstance(given, str) or not given.startswith("~"):
+            return None
+        return given, conn.expand_user(given)
 
     def _problem(self, conn: Connection, desired: Desired, host_arch: str) -> str | None:
         """Plan-time errors of a wanted VM on its host."""

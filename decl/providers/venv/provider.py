@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from typing import Any
 
 from decl import __version__
 from decl.connections.base import Connection
+from decl.connections.secret_env import carries_secret, private_file, run_with_env
 from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.errors import FieldError, ManifestError, ProviderError
@@ -467,34 +469,11 @@ class VenvProvider(Provider):
 
     def _run_quietly(self, conn: Connection, argv: list[str], env: dict[str, str],
                      timeout: float, on_line: Callable[[str], None] | None = None) -> Any:
-        """Run a tool with `env`: locally in the process environment; on a remote host from
-        a file of mode 0600 that a small sh wrapper reads and deletes (an SSH command line
-        is visible in the remote host's process list, a file of the user's is not).
-        With `on_line`, each output line is handed to it as it comes (progress)."""
-
-        def run(command: list[str], run_env: dict[str, str]) -> Any:
-            if on_line is None:
-                return conn.run(command, env=run_env, timeout=timeout)
-            return conn.run_streaming(command, on_line, env=run_env, timeout=timeout)
-
-        if conn.is_local or set(env) <= set(TOOL_ENV):
-            return run(argv, env)
-        import shlex
-        import uuid
-
-        secret_env = {k: v for k, v in env.items() if k not in TOOL_ENV}
-        path = f"/tmp/.decl-env-{uuid.uuid4().hex}"
-        body = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(secret_env.items()))
-        conn.write_file(path, body.encode(), mode=0o600)
-        wrapper = 'set -a; . "$0"; rm -f -- "$0"; set +a; exec "$@"'
-        try:
-            return run(["sh", "-c", wrapper, path, *argv],
-                       {k: v for k, v in env.items() if k in TOOL_ENV})
-        finally:
-            try:
-                conn.remove(path)
-            except OSError:
-                pass
+        """Run a tool with `env`, the index settings never on a remote command line
+        (decl.connections.secret_env). With `on_line`, each output line is handed to it as
+        it comes (progress)."""
+        return run_with_env(conn, argv, env, timeout=timeout, on_line=on_line,
+                            private=[k for k in env if k not in TOOL_ENV])
 
     def _installer(self, venv_path: str, conn: Connection, has_pip: bool,
                    made_by_uv: bool) -> tuple[list[str], bool]:
@@ -514,7 +493,10 @@ class VenvProvider(Provider):
         """Install packages, reporting how far the installer is in packages."""
         prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv)
         argv = [part.replace("{verb}", "install") for part in prefix]
-        argv += packages
+        # A requirement that carries a secret (a URL with a token) goes in a 0600
+        # requirements file, never on the command line.
+        hidden = [p for p in packages if carries_secret(p)]
+        argv += [p for p in packages if p not in hidden]
         reading = InstallProgress(len(packages), uv=is_uv)
 
         def on_line(line: str) -> None:
@@ -523,8 +505,12 @@ class VenvProvider(Provider):
                 progress(*news)
 
         env = {**TOOL_ENV, **self._index_env(desired.model)}
-        self._run_quietly(conn, argv, env, 1800, on_line).check(
-            f"{desired.address}: installing {', '.join(packages)}")
+        with contextlib.ExitStack() as stack:
+            if hidden:
+                listing = "".join(f"{p}\n" for p in hidden).encode()
+                argv += ["-r", stack.enter_context(private_file(conn, listing, ".txt"))]
+            self._run_quietly(conn, argv, env, 1800, on_line).check(
+                f"{desired.address}: installing {', '.join(packages)}")
 
     def _sync_packages(self, desired: Desired, observed: Observed, conn: Connection,
                        progress: Progress) -> None:

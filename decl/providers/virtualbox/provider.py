@@ -149,9 +149,7 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
             info = tool.info(vm[1])
             if info is None or info.get("name") == "<inaccessible>":
                 return None
-            extra = self._settings_extradata(conn, str(info.get("CfgFile", "")))
-            if extra is None:
-                extra = tool.extradata(vm[1])
+            extra = self._current_extradata(conn, tool, vm[1], info)
             return (info, extra) if extra is not None else None
 
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
@@ -177,6 +175,14 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         `list hdds`. The disks were not made by decl: `ignore_changes: [disk_source]` keeps
         decl from ever remaking them from an image."""
         return machine.manifest_entry(observed)
+
+    @classmethod
+    def _current_extradata(cls, conn: Connection, tool: VBoxManage, vm: str,
+                           info: dict[str, str | int]) -> dict[str, str] | None:
+        """A VM's extradata from its settings file, else from `getextradata`: the one source
+        of decl's marks for discovery and for the ownership check before acting."""
+        extra = cls._settings_extradata(conn, str(info.get("CfgFile", "")))
+        return extra if extra is not None else tool.extradata(vm)
 
     @staticmethod
     def _settings_extradata(conn: Connection, cfgfile: str) -> dict[str, str] | None:
@@ -242,8 +248,14 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
     # -- primitives -----------------------------------------------------------------------------
 
     def read_marks(self, op: Operation) -> Marks | None:
-        """The marks in the VM's extradata now."""
-        extra = self._tool(op.conn).extradata(op.name)
+        """The marks in the VM's extradata now, read where discovery reads them (the
+        settings file, else `getextradata`): the check before a delete must not see a
+        different VM than the plan did."""
+        tool = self._tool(op.conn)
+        info = tool.info(op.name)
+        if info is None:
+            return None
+        extra = self._current_extradata(op.conn, tool, op.name, info)
         return machine.marks_of(extra) if extra is not None else None
 
     def power_state(self, op: Operation) -> str | None:
@@ -292,7 +304,9 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
         sep = separator(folder)
         tool.modify(uuid, machine.settings(desired.spec, options.nic_type))
         tool.add_sata(uuid, machine.CONTROLLER)
-        record: dict[str, Any] = {"disks": {}, "seed": None, "cloud_init": None, "cdrom": None}
+        # The record names files only: the cloud_init is read back from the seed (it may
+        # carry secrets, and the record goes on VBoxManage's command line).
+        record: dict[str, Any] = {"disks": {}, "seed": None, "cdrom": None}
         leftovers = self._leftover_disks(op, tool) if model.disks else set()
         for port, (dev, disk) in enumerate(zip(disk_names(len(model.disks)), model.disks,
                                                strict=True)):
@@ -356,7 +370,6 @@ class VirtualBoxProvider(VmProvider[VirtualBoxOptions]):
                      slots: dict[int, str], record: dict[str, Any]) -> None:
         self.make_seed(op, seed)
         record["seed"] = seed
-        record["cloud_init"] = op.need_desired().model.cloud_init.model_dump(mode="json")
         tool.set_record(vm, record)
         if seed not in slots.values():
             port = min(set(range(len(slots) + 1)) - set(slots))

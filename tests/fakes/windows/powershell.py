@@ -27,6 +27,7 @@ import time
 import uuid
 from typing import Any
 
+from tests.fakes.windows import dotnet
 from tests.fakes.windows import state as fstate
 
 SWITCHES = {"force", "turnoff", "differencing", "dynamic", "fixed", "novhd", "passthru",
@@ -639,24 +640,45 @@ def error_record(error: PsError, flavour: str, statement: str, column: int) -> s
 
 
 def script_of(argv: list[str]) -> str:
-    """The -Command text (the rest of the command line, joined by spaces)."""
+    """The -Command text (the rest of the command line, joined by spaces), or the
+    -EncodedCommand's (base64 of UTF-16LE)."""
     lowered = [a.lower() for a in argv]
+    for flag in ("-encodedcommand", "-enc", "-ec", "-e"):
+        if flag in lowered and lowered.index(flag) + 1 < len(argv):
+            import base64
+
+            return base64.b64decode(argv[lowered.index(flag) + 1]).decode("utf-16-le")
     for flag in ("-command", "-c"):
         if flag in lowered:
             return " ".join(argv[lowered.index(flag) + 1:])
     raise Usage("the fake only runs -Command scripts")
 
 
-def execute(host: Host, data: dict[str, Any], text: str, tool: str) -> tuple[int, str]:
+def execute(host: Host, data: dict[str, Any], text: str, tool: str,
+            net: dotnet.DotNet | None = None) -> tuple[int, str]:
     """Run every statement; (exit code, stderr text)."""
     stop = False
     failed = False
     errors = ""
     for tokens in statements(tokenize(text)):
         failed = False
-        if len(tokens) >= 2 and tokens[0][0] == "VAR" and tokens[1][0] == "ASSIGN":
-            if tokens[0][1].lower() == "erroractionpreference":
-                stop = len(tokens) > 2 and str(tokens[2][1]).lower() == "stop"
+        if len(tokens) >= 2 and tokens[0][0] == "VAR" and tokens[1][0] == "ASSIGN" and \
+                tokens[0][1].lower() == "erroractionpreference":
+            stop = len(tokens) > 2 and str(tokens[2][1]).lower() == "stop"
+            continue
+        if net is not None and dotnet.handles(tokens):
+            try:
+                for item in net.statement(tokens):
+                    host.out.append(item if isinstance(item, str) else render(item))
+            except dotnet.Exit as done:
+                return done.code, errors
+            except dotnet.Unsupported as exc:
+                raise Usage(str(exc)) from None
+            except dotnet.DotNetError as error:
+                failed = True
+                errors += dotnet.error_record(error, tool, statement_text(tokens))
+                if stop:
+                    return 1, errors
             continue
         member = None
         if tokens[0][0] == "LP":
@@ -718,12 +740,27 @@ def main(argv: list[str], tool: str) -> int:
     path = fstate.state_path()
     fstate.latency()
     hang = False
-    with fstate.locked(path):
+    import fcntl
+
+    with open(path + ".lock", "a+") as state_lock:
+        fcntl.flock(state_lock.fileno(), fcntl.LOCK_EX)
         data = fstate.load(path)
         data["calls"].append({"tool": tool, "argv": argv})
         host = Host(data, "pwsh" if tool == "pwsh" else "powershell")
+
+        def wait_for_input() -> None:
+            """[Console]::In.ReadToEnd(): other commands run on the host meanwhile."""
+            fstate.save(path, data)
+            fcntl.flock(state_lock.fileno(), fcntl.LOCK_UN)
+            sys.stdin.buffer.read()
+            fcntl.flock(state_lock.fileno(), fcntl.LOCK_EX)
+            data.clear()
+            data.update(fstate.load(path))
+            host.data, host.hv = data, data["hyperv"]
+
+        net = dotnet.DotNet(fstate.root_dir(path), wait_for_input)
         try:
-            code, errors = execute(host, data, script_of(argv), host.flavour)
+            code, errors = execute(host, data, script_of(argv), host.flavour, net)
         except Usage as exc:
             code, errors = 2, f"fake {tool}: {exc}\n"
         except Hang:

@@ -27,3 +27,12 @@ def test_states():
     assert provider.observed_state("running") == "running"
     assert provider.observed_state("stopped") == "stopped"
     assert provider.observed_state("suspended") == "suspended"
+
+
+def test_observed_cdrom_is_shown_as_written_only_when_it_is_that_file():
+    vm = output.PrlVm(uuid="u", name="web", description="", state="stopped", cpus=1,
+                      memory=GIB, efi=False, home="/h", disks=(), cdrom="/Users/me/x.iso",
+                      network={"mode": "nat", "bridge": None})
+    same = provider.observed_spec(vm, "aarch64", cdrom_given=("~/x.iso", "/Users/me/x.iso"))
+    other = provider.observed_spec(vm, "aarch64", cdrom_given=("~/y.iso", "/Users/me/y.iso"))
+    assert (same["cdrom"], other["cdrom"]) == ("~/x.iso", "/Users/me/x.iso")
