@@ -83,11 +83,15 @@ class Reader:
         cache: dict[str, dict[str, Any]] = self.__dict__.setdefault("_image_configs", {})
         known = cache.get(image_id)
         if known is None:
-            try:
-                attrs = self.inspect_image(image_id)
-            except EngineNotFound:
-                return None
-            known = cache[image_id] = {"Id": attrs.get("Id"), "Config": attrs.get("Config")}
+            with _IMAGE_LOCK:  # the first asker inspects; the others wait for its answer
+                known = cache.get(image_id)
+                if known is None:
+                    try:
+                        attrs = self.inspect_image(image_id)
+                    except EngineNotFound:
+                        return None
+                    known = {"Id": attrs.get("Id"), "Config": attrs.get("Config")}
+                    cache[image_id] = known
         return known
 
     def inspect_distribution(self, ref: str) -> dict[str, Any]:
@@ -104,6 +108,7 @@ class Reader:
 
 
 _IMAGE_ID = re.compile(r"(sha256:)?[0-9a-f]{64}")
+_IMAGE_LOCK = threading.Lock()
 
 
 def _quote(value: str) -> str:
