@@ -348,8 +348,9 @@ class _Discoverer:
     def inspect_one(self, kind: str, name: str) -> bool:
         """Observe one network or volume by a single inspect (the verify after a change).
 
-        False when one inspect cannot tell (two networks share the name: the engine calls
-        it ambiguous); the caller then runs a whole pass. The handle carries no `users`
+        False when one inspect cannot tell (two networks share the name and the engine
+        calls it ambiguous, or the name matched another network's ID); the caller then runs
+        a whole pass. The handle carries no `users`
         (an inspect does not say which project the attached containers belong to).
         """
         path = f"/networks/{quote(name, safe='')}" if kind == "network" \
@@ -361,7 +362,7 @@ class _Discoverer:
         except EngineError:
             return False
         if not isinstance(attrs, dict) or attrs.get("Name") != name:
-            return True  # a network ID prefix matched, so no network has this exact name
+            return False  # the engine matched another object (an ID prefix): a pass decides
         if kind == "network":
             self._network(attrs, None)
         else:
