@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 DIAL = ("docker", "system", "dial-stdio")
 
 
-def docker_client(conn: SshConnection, timeout: float = 120, version: str = "auto") -> Any:
+def docker_client(conn: SshConnection, timeout: float = 120, version: str = "auto",
+                  max_pool_size: int = 10) -> Any:
     """A docker.DockerClient whose every request goes through `conn` (an SshConnection)."""
     import docker
     from docker.constants import DEFAULT_DOCKER_API_VERSION
@@ -37,7 +38,8 @@ def docker_client(conn: SshConnection, timeout: float = 120, version: str = "aut
     class _Adapter(SSHHTTPAdapter):  # type: ignore[misc]
         def __init__(self) -> None:
             # shell_out=True: docker-py makes no paramiko client of its own.
-            super().__init__(f"ssh://{conn.host}", timeout=timeout, shell_out=True)
+            super().__init__(f"ssh://{conn.host}", timeout=timeout, shell_out=True,
+                             max_pool_size=max_pool_size)
 
         def get_connection(self, url: Any, proxies: Any = None) -> _Pool:
             with self.pools.lock:
@@ -50,7 +52,7 @@ def docker_client(conn: SshConnection, timeout: float = 120, version: str = "aut
 
     fixed = DEFAULT_DOCKER_API_VERSION if version == "auto" else version
     api = docker.APIClient(base_url="tcp://decl-ssh.invalid:2375", version=fixed,
-                           timeout=timeout)
+                           timeout=timeout, max_pool_size=max_pool_size)
     adapter = _Adapter()
     api.mount("http+docker://ssh", adapter)
     api._custom_adapter = adapter

@@ -69,7 +69,6 @@ def run_apply(
     host_locks: list[HostLock] = []
     try:
         host_locks = lock_remote_hosts(session, command)
-        session.prepare_providers()
         left = leftovers(read_journal(journal_path(session.project)))
         killed = kill_leftover_tools(left.processes)
         if killed:  # tools a dead apply left running (same pid and start time)
@@ -78,6 +77,7 @@ def run_apply(
                 journal.write("process-killed", pid=record["pid"], tool=record.get("tool"),
                               reason="left running by an apply that died")
         result = session.plan(options)
+        session.prepare_providers(result.actionable)
         if saved is not None:
             check_stale(saved, result, session.redactor)
         show_plan(result)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decl.connections.pool import ConnectionPool
-from decl.core.plan import Plan
+from decl.core.plan import Change, Plan
 from decl.core.planner import PlanOptions, plan
 from decl.core.traits import KindTraits
 from decl.engine.desired import DesiredSet, build_desired
@@ -17,7 +17,7 @@ from decl.engine.snapshot import take_snapshot
 from decl.engine.statedir import journal_path, read_touched
 from decl.engine.validate import check_manifest
 from decl.engine.warmup import WarmUps
-from decl.errors import DeclError
+from decl.errors import ConnectionFailed, DeclError
 from decl.manifest.load import LoadedManifest, load
 from decl.providers.registry import ProviderLoadError, Registry
 from decl.redact import Redactor
@@ -83,15 +83,22 @@ class Session:
                 traits.setdefault((provider_name, kind), kind_traits)
         return traits
 
-    def prepare_providers(self) -> None:
-        """Let the providers of this manifest warm up in the background while discovery runs
-        (the threads are joined by close())."""
-        for name in sorted({item.provider for item in self.desired.items}):
-            try:
-                provider = self.registry.get(name)
-            except ProviderLoadError:
+    def prepare_providers(self, changes: list[Change]) -> None:
+        """Let the providers that these changes need warm up in the background (the threads
+        are joined by close()). A provider none of whose changes need its warm-up (a no-op
+        plan; containers created straight over a local engine's socket) is not warmed up."""
+        needed: set[str] = set()
+        for change in changes:
+            if not change.provider or change.provider in needed:
                 continue
-            self.warmups.start(name, provider.prepare)
+            try:
+                provider = self.registry.get(change.provider)
+                conn = self.pool.get(change.host)
+            except (ProviderLoadError, ConnectionFailed):
+                continue
+            if provider.needs_prepare(change, conn):
+                needed.add(change.provider)
+                self.warmups.start(change.provider, provider.prepare)
 
     def _check_targets(self, options: PlanOptions) -> None:
         known = {d.address for d in self.desired.items}

@@ -340,8 +340,13 @@ class Provider(abc.ABC):
         return bool(traits and traits.default_prevent_destroy)
 
     def prepare(self) -> None:  # noqa: B027 - optional hook
-        """Warm up before an apply (import heavy libraries): run in a thread during discovery,
-        so that the first change does not wait for it."""
+        """Warm up before an apply (import heavy libraries): run in a thread as soon as the
+        plan is known, while it is shown and the executor starts, so that the first change
+        does not wait for it. Only when `needs_prepare` says a change needs it."""
+
+    def needs_prepare(self, change: Change, conn: Connection) -> bool:
+        """Whether carrying out this change uses what `prepare` warms up (default: yes)."""
+        return True
 
     # -- check and discover ----------------------------------------------------------------
 

@@ -17,6 +17,10 @@ _lock = threading.Lock()
 
 # Seconds an engine call may take (pulls and stops run longer: they pass their own).
 TIMEOUT = 120
+# HTTP connections the SDK keeps open per engine: one per change that can run at once
+# (`--parallelism` goes up to 64). The SDK's default of 10 would close and reopen a
+# connection (over SSH: a new `docker system dial-stdio` channel) for every call beyond it.
+MAX_POOL_SIZE = 64
 
 
 def engine_url(host: str, config: Any, environ: dict[str, str] | None = None) -> str:
@@ -76,7 +80,8 @@ def get_client(host: str, config: Any, conn: Connection | None = None) -> Any:
         except ImportError as exc:  # pragma: no cover - docker is a dependency
             raise ConnectionFailed(host, "unavailable", f"the docker SDK is missing: {exc}") \
                 from None
-        kwargs: dict[str, Any] = {"base_url": url, "timeout": TIMEOUT, "version": "auto"}
+        kwargs: dict[str, Any] = {"base_url": url, "timeout": TIMEOUT, "version": "auto",
+                                  "max_pool_size": MAX_POOL_SIZE}
         if url.startswith("tcp://"):
             tls = tls_config(config)
             if tls is not None:
@@ -86,7 +91,8 @@ def get_client(host: str, config: Any, conn: Connection | None = None) -> Any:
                 from decl.connections.docker_ssh import docker_client
 
                 # an SshConnection: the url is decl-ssh:// only when conn has exec_stream
-                client = docker_client(cast("SshConnection", conn), timeout=TIMEOUT)
+                client = docker_client(cast("SshConnection", conn), timeout=TIMEOUT,
+                                       max_pool_size=MAX_POOL_SIZE)
             elif url.startswith("ssh://"):
                 client = _ssh_client(url, config)
             else:
@@ -133,8 +139,9 @@ def _ssh_client(url: str, config: Any) -> Any:
 
     # use_ssh_client=True only stops the SDK from connecting with its own adapter; ours
     # replaces it before any request.
-    api = docker.APIClient(base_url=url, timeout=TIMEOUT, version="1.24", use_ssh_client=True)
-    adapter = Adapter(url, TIMEOUT, shell_out=False)
+    api = docker.APIClient(base_url=url, timeout=TIMEOUT, version="1.24", use_ssh_client=True,
+                           max_pool_size=MAX_POOL_SIZE)
+    adapter = Adapter(url, TIMEOUT, shell_out=False, max_pool_size=MAX_POOL_SIZE)
     api._custom_adapter = adapter
     api.mount("http+docker://ssh", adapter)
     api._version = api.version(api_version=False)["ApiVersion"]

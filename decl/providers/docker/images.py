@@ -29,6 +29,13 @@ class ImageCache:
                 self._by_ref[ref] = None
         return self._by_ref[ref]
 
+    def config(self, image_id: str) -> dict[str, Any] | None:
+        """`Id` and `Config` of the image a container runs (by its ID), remembered by the
+        reader for the whole run (see Reader.image_config)."""
+        if not image_id:
+            return None
+        return self.reader.image_config(image_id)
+
     def remote_digest(self, ref: str) -> str | None:
         """The manifest digest the registry gives for a reference now (None if unknown)."""
         if ref not in self._remote:
@@ -51,7 +58,11 @@ def compare_value(
     """
     running_id = container.get("Image") or ""
     given = canon.image_ref((container.get("Config") or {}).get("Image") or "")
-    local = images.get(want_ref)
+
+    def local_is_running() -> bool:  # asked only when needed: one inspect less per container
+        local = images.get(want_ref)
+        return local is not None and local.get("Id") == running_id
+
     if pull == "always":
         digest = images.remote_digest(want_ref)
         if digest:
@@ -61,9 +72,9 @@ def compare_value(
             if same:
                 return want_ref
             return f"{given} ({running_id[7:19]}, the registry now has {digest[7:19]})"
-        same = local is not None and local.get("Id") == running_id
+        same = local_is_running()
     else:
-        same = (local is not None and local.get("Id") == running_id) or given == want_ref
+        same = given == want_ref or local_is_running()
     return want_ref if same else f"{given} ({running_id[7:19]})"
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 from decl.connections.base import Connection
+from decl.core.plan import Action, Change
 from decl.core.resource import MARK_PROJECT, Desired, Marks, Observed, address_of
 from decl.core.traits import KindTraits, Policy
 from decl.errors import ConnectionFailed, ProviderError
@@ -126,6 +128,16 @@ class DockerProvider(Provider):
         import docker.errors  # noqa: F401
         import docker.types  # noqa: F401
 
+    def needs_prepare(self, change: Change, conn: Connection) -> bool:
+        """Every change but a create on a local engine goes through the SDK (a create there
+        goes straight over the socket; one that needs a pull imports the SDK then)."""
+        if change.action is not Action.CREATE:
+            return True
+        try:
+            return not isinstance(_reader(conn), UnixReader)
+        except ConnectionFailed:
+            return True
+
     def check(self, conn: Connection) -> Availability:
         """Ask the engine for its version."""
         try:
@@ -169,15 +181,19 @@ class DockerProvider(Provider):
         return importing.to_manifest(observed)
 
     def observe(self, conn: Connection, project: str, desired: Desired) -> Observed | None:
-        """A container after a change: one inspect (and its image), not a whole pass."""
-        if desired.kind != "container":
-            return super().observe(conn, project, desired)
+        """One object after a change: one inspect (a container's image is remembered by
+        ID for the run), not a whole pass."""
         discoverer = _Discoverer(_reader(conn), conn.host, project, [desired])
         try:
-            discoverer._container(desired.address, desired.name, desired.name)
+            if desired.kind == "container":
+                discoverer._container(desired.address, desired.name, desired.name)
+            elif not discoverer.inspect_one(desired.kind, desired.name):
+                return super().observe(conn, project, desired)
         except EngineError as exc:
             raise ProviderError(f"the docker engine on host {conn.host} refused a query: "
                                 f"{exc.message}") from None
+        except OSError as exc:
+            raise ConnectionFailed(conn.host, "docker", f"{type(exc).__name__}: {exc}") from None
         return next(iter(discoverer.result.observed), None)
 
     # -- changes -----------------------------------------------------------------------
@@ -329,6 +345,30 @@ class _Discoverer:
             self._volume(vol, users["volume"].get(vol.get("Name") or "", []))
         return self.result
 
+    def inspect_one(self, kind: str, name: str) -> bool:
+        """Observe one network or volume by a single inspect (the verify after a change).
+
+        False when one inspect cannot tell (two networks share the name and the engine
+        calls it ambiguous, or the name matched another network's ID); the caller then runs
+        a whole pass. The handle carries no `users`
+        (an inspect does not say which project the attached containers belong to).
+        """
+        path = f"/networks/{quote(name, safe='')}" if kind == "network" \
+            else f"/volumes/{quote(name, safe='')}"
+        try:
+            attrs = self.reader.get(path)
+        except EngineNotFound:
+            return True
+        except EngineError:
+            return False
+        if not isinstance(attrs, dict) or attrs.get("Name") != name:
+            return False  # the engine matched another object (an ID prefix): a pass decides
+        if kind == "network":
+            self._network(attrs, None)
+        else:
+            self._volume(attrs, None)
+        return True
+
     def _orphan(self, address: str, name: str, summary: dict[str, Any],
                 marks: Marks | None) -> None:
         """An orphan needs no inspection: the list summary says enough to delete it."""
@@ -349,7 +389,7 @@ class _Discoverer:
             return  # the engine matched an ID prefix, not this name
         desired = self.wanted.get(("container", name))
         want = desired.spec if desired is not None else None
-        image_attrs = self.images.get(attrs.get("Image") or "")
+        image_attrs = self.images.config(attrs.get("Image") or "")
         if want is not None:
             value = images.compare_value(want["image"], want.get("pull", "missing"), attrs,
                                          self.images)
@@ -374,13 +414,13 @@ class _Discoverer:
                     "it (pull it or build it first, or set pull: missing)"
                 )
 
-    def _network(self, attrs: dict[str, Any], users: list[str]) -> None:
+    def _network(self, attrs: dict[str, Any], users: list[str] | None) -> None:
         name = attrs.get("Name") or ""
         marks = normalise.marks_of(attrs)
         address = self._address("network", name, marks)
         if address is None:
             return
-        foreign = [u for u in users if u.endswith("(not in this project)")]
+        foreign = [u for u in users or [] if u.endswith("(not in this project)")]
         desired = self.wanted.get(("network", name))
         if (foreign and desired is not None and desired.state == "absent"
                 and marks is not None and marks.project == self.project):
@@ -392,7 +432,7 @@ class _Discoverer:
         self.result.observed.append(Observed(
             address=address, kind="network", name=name, provider=DockerProvider.name,
             host=self.host, state="present", spec=normalise.network_spec(attrs), marks=marks,
-            handle={"id": attrs.get("Id"), "users": users},
+            handle=_handle(attrs.get("Id"), users),
         ))
 
     def _cannot_adopt(self, address: str, kind: str, name: str, marks: Marks | None) -> None:
@@ -404,7 +444,7 @@ class _Discoverer:
                 "of the manifest and refer to it by name)"
             )
 
-    def _volume(self, attrs: dict[str, Any], users: list[str]) -> None:
+    def _volume(self, attrs: dict[str, Any], users: list[str] | None) -> None:
         name = attrs.get("Name") or ""
         marks = normalise.marks_of(attrs)
         address = self._address("volume", name, marks)
@@ -414,8 +454,13 @@ class _Discoverer:
         self.result.observed.append(Observed(
             address=address, kind="volume", name=name, provider=DockerProvider.name,
             host=self.host, state="present", spec=normalise.volume_spec(attrs), marks=marks,
-            handle={"id": name, "users": users},
+            handle=_handle(name, users),
         ))
+
+
+def _handle(ident: Any, users: list[str] | None) -> dict[str, Any]:
+    """An object's handle: its ID and, when a whole pass found them, its users."""
+    return {"id": ident} if users is None else {"id": ident, "users": users}
 
 
 class _ObjectChange:
@@ -586,8 +631,9 @@ class _VolumeChange(_ObjectChange):
 
 
 # (engine socket, image) found present by this process: the containers of one apply that
-# share an image inspect it once (a set's add is atomic; a lost race costs one inspect).
+# share an image inspect it once; the first to ask holds the lock while the others wait.
 _IMAGES_PRESENT: set[tuple[str, str]] = set()
+_IMAGES_LOCK = threading.Lock()
 
 
 def _change_for(kind: str) -> type[_ObjectChange]:
@@ -624,19 +670,28 @@ class LocalCreate:
                 self.progress(f"creating volume {name}", None)
                 self.engine.post("/volumes/create", None, create.volume_body(name, spec, labels))
             else:
-                seen = (self.engine.path, spec["image"])
-                if seen not in _IMAGES_PRESENT:  # one image inspect per image and run
-                    try:
-                        self.engine.inspect_image(spec["image"])
-                    except EngineNotFound:
-                        return False  # a pull is needed: the SDK path shows its progress
-                    _IMAGES_PRESENT.add(seen)
                 if spec.get("pull") == "always":
                     return False
+                if not self._image_present(spec["image"]):
+                    return False  # a pull is needed: the SDK path shows its progress
                 self._container(name, spec, labels)
         except EngineError as exc:
             raise ProviderError(f"create {self.change.kind} {name} on host "
                                 f"{self.engine.host}: {exc.message}") from None
+        return True
+
+    def _image_present(self, ref: str) -> bool:
+        """Whether the image is on the engine: one inspect per image and run."""
+        seen = (self.engine.path, ref)
+        if seen in _IMAGES_PRESENT:
+            return True
+        with _IMAGES_LOCK:
+            if seen not in _IMAGES_PRESENT:
+                try:
+                    self.engine.inspect_image(ref)
+                except EngineNotFound:
+                    return False
+                _IMAGES_PRESENT.add(seen)
         return True
 
     def _container(self, name: str, spec: dict[str, Any], labels: dict[str, str]) -> None:

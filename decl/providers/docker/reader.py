@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import urllib.parse
@@ -66,6 +67,33 @@ class Reader:
         """Inspect data of a local image (EngineNotFound when absent)."""
         return dict(self.get(f"/images/{_quote(ref)}/json"))
 
+    def image_config(self, image_id: str) -> dict[str, Any] | None:
+        """`Id` and `Config` of an image named by its ID, None when it is gone.
+
+        An image ID is the digest of the image's config, so what it names cannot change:
+        the answer is remembered for the reader's life (one inspect per image and run, not
+        one per container observed). Only the immutable part is kept (no tags, no digests).
+        """
+        if not _IMAGE_ID.fullmatch(image_id):
+            try:
+                attrs = self.inspect_image(image_id)
+            except EngineNotFound:
+                return None
+            return {"Id": attrs.get("Id"), "Config": attrs.get("Config")}
+        cache: dict[str, dict[str, Any]] = self.__dict__.setdefault("_image_configs", {})
+        known = cache.get(image_id)
+        if known is None:
+            with _IMAGE_LOCK:  # the first asker inspects; the others wait for its answer
+                known = cache.get(image_id)
+                if known is None:
+                    try:
+                        attrs = self.inspect_image(image_id)
+                    except EngineNotFound:
+                        return None
+                    known = {"Id": attrs.get("Id"), "Config": attrs.get("Config")}
+                    cache[image_id] = known
+        return known
+
     def inspect_distribution(self, ref: str) -> dict[str, Any]:
         """What the registry says a reference points to now."""
         return dict(self.get(f"/distribution/{_quote(ref)}/json"))
@@ -77,6 +105,10 @@ class Reader:
     def volumes(self) -> list[dict[str, Any]]:
         """Every volume."""
         return list((self.get("/volumes") or {}).get("Volumes") or [])
+
+
+_IMAGE_ID = re.compile(r"(sha256:)?[0-9a-f]{64}")
+_IMAGE_LOCK = threading.Lock()
 
 
 def _quote(value: str) -> str:
