@@ -213,3 +213,27 @@ def test_when_the_first_pip_fails_every_venv_says_why_from_its_own_pip(tmp_path,
     for path in paths:
         assert f"venv.{path.name}" in output
     assert output.count("nonesuch-pkg") >= 2
+
+
+def test_a_wheel_with_headers_is_installed_by_pip_in_every_venv(tmp_path, wheels):
+    """seed.py leaves C headers to pip (pip puts them under include/site): the venvs the
+    first wheel was already unpacked into are made again and filled by pip."""
+    import zipfile
+
+    plain = make_wheel(tmp_path / "plain", "zed", "1.0")
+    with zipfile.ZipFile(plain) as source, \
+            zipfile.ZipFile(wheels / plain.name, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+        target.writestr("zed-1.0.data/headers/zed.h", b"int zed;\n")
+    paths = [tmp_path / "venvs" / f"v{i}" for i in range(3)]
+    done, installs = apply_counting(tmp_path, manifest(tmp_path, paths, wheels,
+                                                       ["alpha", "zed"]), "--parallelism", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(installs) == 3, installs
+    for path in paths:
+        assert (path / "include" / "site" / "python{}.{}".format(*sys.version_info[:2]) /
+                "zed" / "zed.h").read_bytes() == b"int zed;\n"
+        run(path / "bin" / "pip", "check")
+        assert len(list(path.glob("lib/python*/site-packages/alpha-*.dist-info"))) == 1
+        assert json.loads((path / "decl.json").read_text())["state"] == "complete"

@@ -352,6 +352,8 @@ def install_wheels(env_dir: str, executable: str,
                 raise Unsupported("two wheels install the same file")
             targets |= names
             loaded.append((data, wheel))
+    except Unsupported as exc:
+        return {"ok": False, "why": str(exc), "touched": False}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         return {"ok": False, "why": f"{type(exc).__name__}: {exc}", "touched": False}
     touched = False
