@@ -11,6 +11,11 @@ with pip's rows (CRLF, sorted). `pip list`, `pip --version`, `pip install` and `
 uninstall pip` see the same venv; what differs is that the modules are byte-compiled on
 first import instead of ahead of time (their .pyc are not listed in RECORD).
 
+The same installer (`install_wheel`, pip's rules for any wheel: purelib or platlib, `.data`
+directories, byte code, console and GUI scripts, direct_url.json, RECORD) fills the other
+new venvs of an apply with the wheels the first venv's pip chose (`install_wheels`; see
+decl/providers/venv/sharing.py).
+
 The file is self-contained (stdlib only): decl runs it with the host's own interpreter,
 `python3 -c <this file> '<json>'` (or in-process on the local host when the interpreter is
 decl's own). It prints one JSON line: {"ok": true, "seeded": {"pip": "23.2.1", ...}} or
