@@ -237,3 +237,29 @@ def test_a_wheel_with_headers_is_installed_by_pip_in_every_venv(tmp_path, wheels
         run(path / "bin" / "pip", "check")
         assert len(list(path.glob("lib/python*/site-packages/alpha-*.dist-info"))) == 1
         assert json.loads((path / "decl.json").read_text())["state"] == "complete"
+
+
+def test_a_pip_configured_not_to_compile_is_followed_by_pip_in_every_venv(tmp_path, wheels):
+    """What pip's configuration changes (here: no byte code) shows in the first venv's
+    RECORDs: the others, whose RECORDs differ, are made again and filled by pip.
+    (pip reads a "no-" option's value into the positive setting: PIP_NO_COMPILE=0 is
+    `compile = false`, what `--no-compile` does.)"""
+    paths = [tmp_path / "venvs" / f"v{i}" for i in range(2)]
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(LOGGER)
+    log = tmp_path / "pythons.log"
+    done = decl("apply", "-y", "--parallelism", "1", "-f",
+                manifest(tmp_path, paths, wheels, ["beta"]),
+                env={"PIP_NO_COMPILE": "0", "DECL_TEST_PYTHON_LOG": str(log),
+                     "PYTHONPATH": os.pathsep.join([str(hook),
+                                                    os.environ.get("PYTHONPATH", "")])})
+    assert done.returncode == 0, done.stdout + done.stderr
+    installs = [a for a in (json.loads(line) for line in log.read_text().splitlines())
+                if a[0] != "-c" and "install" in a]
+    assert len(installs) == 2, installs
+    for path in paths:
+        site = next(path.glob("lib/python*/site-packages"))
+        assert not (site / "beta" / "__pycache__").exists()
+        assert ".pyc" not in (site / "beta-1.0.dist-info" / "RECORD").read_text()
+        run(path / "bin" / "pip", "check")

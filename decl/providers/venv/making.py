@@ -132,17 +132,20 @@ def runner_pip_version() -> str | None:
 
 
 def install_wheels(conn: Connection, python: str, path: str, venv_exec: str,
-                   wheels: list[dict[str, object]], env: dict[str, str]) -> dict[str, object]:
+                   wheels: list[dict[str, object]], model: str,
+                   env: dict[str, str]) -> dict[str, object]:
     """Unpack `wheels` into the venv at `path` with seed.py's installer, run by `python`
-    (the interpreter that made the venv): in decl's process when that is decl's own."""
+    (the interpreter that made the venv): in decl's process when that is decl's own.
+    `model`: the venv pip filled with them (the RECORDs must match)."""
     if conn.is_local and is_decls_interpreter(python):
         from decl.providers.venv import seed
 
         try:
-            return seed.install_wheels(path, venv_exec, wheels)
+            return seed.install_wheels(path, venv_exec, wheels, model)
         except Exception as exc:  # noqa: BLE001 - the caller makes the venv again
             return {"ok": False, "why": f"{type(exc).__name__}: {exc}", "touched": True}
-    request = {"install": {"path": path, "python": venv_exec, "wheels": wheels}}
+    request = {"install": {"path": path, "python": venv_exec, "wheels": wheels,
+                           "model": model}}
     result = conn.run([python, "-c", seed_source(), json.dumps(request)], env=env, timeout=1800)
     try:
         answer: dict[str, object] = json.loads(result.out.strip().splitlines()[-1])

@@ -445,7 +445,8 @@ class VenvProvider(Provider):
                     data = json.loads(conn.read_file(report))
                 except (OSError, ValueError):
                     data = None
-                shared.settle(*wheels_from_report(data, {canonical(n) for n in made.seeded}))
+                wheels, why = wheels_from_report(data, {canonical(n) for n in made.seeded})
+                shared.settle(wheels, why, path)
             finally:
                 shared.settle(None, "the first venv's pip install failed")
                 try:
@@ -455,7 +456,8 @@ class VenvProvider(Provider):
             return
         shared.done.wait()
         if shared.wheels is not None:
-            answer = install_wheels(conn, python, path, made.python, shared.wheels, TOOL_ENV)
+            answer = install_wheels(conn, python, path, made.python, shared.wheels,
+                                    shared.model, TOOL_ENV)
             if answer.get("ok"):
                 count = len(shared.wheels)
                 progress(f"installed {count} package{'s' if count != 1 else ''}", 1.0)

@@ -192,7 +192,7 @@ def install_wheel(data: bytes, scheme: dict[str, str], executable: str, *,
     `pycompile`, console and GUI scripts with pip's launcher, INSTALLER, direct_url.json,
     REQUESTED, and a RECORD with pip's rows. `scheme` has purelib, platlib, scripts, data.
     Anything pip would do otherwise (headers, odd entry points, a malformed wheel) raises
-    Unsupported before a file is written. Returns the paths written."""
+    Unsupported before a file is written. Returns the paths written, RECORD last."""
     with zipfile.ZipFile(io.BytesIO(data)) as wheel:
         names = [n for n in wheel.namelist() if not n.endswith("/")]
         tops = {n.split("/", 1)[0] for n in names}
@@ -315,10 +315,10 @@ def install_wheel(data: bytes, scheme: dict[str, str], executable: str, *,
     out_rows += [(path, "", "") for path in installed.values()]
     buffer = io.StringIO(newline="")
     csv.writer(buffer).writerows(sorted(out_rows))
-    with open(os.path.join(lib_dir, *record_name.split("/")), "w", encoding="utf-8",
-              newline="") as out:
+    record_file = os.path.join(lib_dir, *record_name.split("/"))
+    with open(record_file, "w", encoding="utf-8", newline="") as out:
         out.write(buffer.getvalue())
-    return written + [path for path, _ in generated]
+    return written + [path for path, _ in generated] + [record_file]
 
 
 def scheme_of(env_dir: str) -> dict[str, str]:
@@ -331,16 +331,26 @@ def scheme_of(env_dir: str) -> dict[str, str]:
     return {key: paths[key] for key in ("purelib", "platlib", "scripts", "data")}
 
 
-def install_wheels(env_dir: str, executable: str,
-                   wheels: list[dict[str, object]]) -> dict[str, object]:
+def record_paths(record_file: str) -> set[str]:
+    """The paths a RECORD lists."""
+    with open(record_file, encoding="utf-8", newline="") as handle:
+        return {row[0] for row in csv.reader(handle) if row}
+
+
+def install_wheels(env_dir: str, executable: str, wheels: list[dict[str, object]],
+                   model: str | None = None) -> dict[str, object]:
     """Install wheels into the venv at `env_dir` as its pip would (run by `executable`).
 
     `wheels`: [{"path", "sha256", "requested", "direct_url"}] in pip's order. Every wheel
     is read and checked (hash, what it holds) before a file is written: {"ok": false,
     "why", "touched": false} means nothing changed and pip can do the work instead;
-    "touched": true means the venv is half-filled and must be made again.
+    "touched": true means the venv is half-filled and must be made again. `model`: the
+    venv pip filled with these wheels; each RECORD written must list the same paths as
+    its RECORD there (a pip configured otherwise, say with `no-compile` or a `target`,
+    would have made something else).
     """
-    scheme = scheme_of(os.path.abspath(env_dir))
+    env_dir = os.path.abspath(env_dir)
+    scheme = scheme_of(env_dir)
     loaded: list[tuple[bytes, dict[str, object]]] = []
     targets: set[str] = set()
     try:
@@ -365,9 +375,15 @@ def install_wheels(env_dir: str, executable: str,
     try:
         for data, wheel in loaded:
             touched = True
-            install_wheel(data, scheme, executable, requested=bool(wheel.get("requested")),
-                          direct_url=wheel.get("direct_url"),  # type: ignore[arg-type]
-                          pycompile=True)
+            written = install_wheel(data, scheme, executable,
+                                    requested=bool(wheel.get("requested")),
+                                    direct_url=wheel.get("direct_url"),  # type: ignore[arg-type]
+                                    pycompile=True)
+            if model is not None:
+                relative = os.path.relpath(written[-1], env_dir)
+                if record_paths(written[-1]) != \
+                        record_paths(os.path.join(os.path.abspath(model), relative)):
+                    raise Unsupported(f"{relative} lists other files than pip's in {model}")
     except Unsupported as exc:
         return {"ok": False, "why": str(exc), "touched": touched}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
@@ -429,7 +445,8 @@ def main(argv: list[str]) -> int:
     if "install" in request:  # wheels into a venv made before
         job = request["install"]
         try:
-            result = install_wheels(job["path"], job["python"], job["wheels"])
+            result = install_wheels(job["path"], job["python"], job["wheels"],
+                                    job.get("model"))
         except Exception as exc:  # noqa: BLE001 - reported as JSON; the caller cleans up
             result = {"ok": False, "why": f"{type(exc).__name__}: {exc}", "touched": True}
         print(json.dumps(result))

@@ -34,11 +34,13 @@ class Shared:
     done: threading.Event = field(default_factory=threading.Event)
     wheels: list[dict[str, Any]] | None = None
     why: str = "the first venv's pip install did not finish"
+    model: str = ""  # the venv pip filled
 
-    def settle(self, wheels: list[dict[str, Any]] | None, why: str = "") -> None:
+    def settle(self, wheels: list[dict[str, Any]] | None, why: str = "",
+               model: str = "") -> None:
         """Record the outcome (once) and wake the venvs waiting for it."""
         if not self.done.is_set():
-            self.wheels, self.why = wheels, why
+            self.wheels, self.why, self.model = wheels, why, model
             self.done.set()
 
 
