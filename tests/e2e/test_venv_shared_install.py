@@ -263,3 +263,54 @@ def test_a_pip_configured_not_to_compile_is_followed_by_pip_in_every_venv(tmp_pa
         assert not (site / "beta" / "__pycache__").exists()
         assert ".pyc" not in (site / "beta-1.0.dist-info" / "RECORD").read_text()
         run(path / "bin" / "pip", "check")
+
+
+@pytest.fixture
+def served(wheels):
+    """The wheelhouse as a find-links page on 127.0.0.1 (http.server's directory list)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(wheels))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_wheels_pip_downloads_are_fetched_once_for_the_other_venvs(tmp_path, wheels, served):
+    packages = ["tool", "beta"]
+    paths = [tmp_path / "venvs" / f"v{i}" for i in range(3)]
+    expected = {}
+    for path in paths[1:]:
+        by_hand(path, wheels, packages)
+        expected[path] = what_the_user_sees(path, ["tool", "beta", "gamma"])
+        shutil.rmtree(path)
+    target = pathlib.Path(manifest(tmp_path, paths, wheels, packages))
+    document = json.loads(target.read_text())
+    for entry in document["venvs"].values():
+        entry["find_links"] = [served]
+    target.write_text(json.dumps(document))
+    cache = tmp_path / "cache"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(LOGGER)
+    log = tmp_path / "pythons.log"
+    done = decl("apply", "-y", "--parallelism", "1", "-f", str(target),
+                env={"XDG_CACHE_HOME": str(cache), "DECL_TEST_PYTHON_LOG": str(log),
+                     "PYTHONPATH": os.pathsep.join([str(hook),
+                                                    os.environ.get("PYTHONPATH", "")])})
+    assert done.returncode == 0, done.stdout + done.stderr
+    argvs = [json.loads(line) for line in log.read_text().splitlines()]
+    pips = [a for a in argvs if a[0] != "-c" and ("install" in a or "download" in a)]
+    assert [("install" in a, "download" in a) for a in pips] == [(True, False), (False, True)]
+    kept = sorted(p.name for p in (cache / "decl" / "wheels").glob("*/*.whl"))
+    assert kept == ["beta-1.0-py3-none-any.whl", "gamma-1.0-py3-none-any.whl",
+                    "tool-1.0-py3-none-any.whl"]
+    for path in paths[1:]:  # filled from the cache: what pip makes from the same wheels
+        got = what_the_user_sees(path, ["tool", "beta", "gamma"])
+        assert got == expected[path]

@@ -49,7 +49,13 @@ def test_a_direct_reference_gets_pips_direct_url_json():
 
 @pytest.mark.parametrize("entry, reason", [
     (item("built", "file:///w/built-1.0.tar.gz"), "not installed from a wheel file"),
-    (item("remote", "https://files.example/remote-1.0-py3-none-any.whl"),
+    (item("signed", "https://files.example/signed-1.0-py3-none-any.whl?sig=secret"),
+     "not installed from a wheel file"),
+    (item("userinfo", "https://user@files.example/userinfo-1.0-py3-none-any.whl"),
+     "not installed from a wheel file"),
+    (item("directhttp", "https://files.example/directhttp-1.0-py3-none-any.whl", direct=True),
+     "not installed from a wheel file"),
+    (item("sdisthttp", "https://files.example/sdisthttp-1.0.tar.gz"),
      "not installed from a wheel file"),
     (item("other", "file://otherhost/w/other-1.0-py3-none-any.whl"),
      "not installed from a wheel file"),
@@ -61,6 +67,23 @@ def test_what_cannot_be_unpacked_exactly_leaves_it_to_pip(entry, reason):
         entry["download_info"]["archive_info"] = {"hashes": {}}
     wheels, why = sharing.wheels_from_report(report(entry), {"pip", "setuptools"})
     assert wheels is None and reason in why
+
+
+def test_a_wheel_from_an_index_is_fetched_once_into_the_cache_by_its_hash():
+    wheels, why = sharing.wheels_from_report(report(
+        item("Remote", "https://files.example/packages/remote-1.0-py3-none-any.whl"),
+        item("local", "file:///w/local-1.0-py3-none-any.whl")), set())
+    assert why == "" and wheels is not None
+    assert wheels[0]["fetch"] == "https://files.example/packages/remote-1.0-py3-none-any.whl"
+    cache = sharing.cache_dir("/home/u", {})
+    assert cache == "/home/u/.cache/decl/wheels"
+    assert sharing.cache_dir("/home/u", {"XDG_CACHE_HOME": "/c"}) == "/c/decl/wheels"
+    plan = sharing.fetch_plan(wheels, cache)
+    final = f"{cache}/abc/remote-1.0-py3-none-any.whl"
+    assert plan == [("https://files.example/packages/remote-1.0-py3-none-any.whl",
+                     "remote-1.0-py3-none-any.whl", final)]
+    assert [w["path"] for w in wheels] == [final, "/w/local-1.0-py3-none-any.whl"]
+    assert all("fetch" not in w for w in wheels)
 
 
 def test_a_report_of_another_format_is_not_used():

@@ -46,7 +46,9 @@ from decl.providers.venv.sharing import (
     PIP_WITH_REPORT,
     REPORT_NAME,
     Resolutions,
+    cache_dir,
     canonical,
+    fetch_plan,
     version_tuple,
     wheels_from_report,
 )
@@ -446,6 +448,9 @@ class VenvProvider(Provider):
                 except (OSError, ValueError):
                     data = None
                 wheels, why = wheels_from_report(data, {canonical(n) for n in made.seeded})
+                if wheels is not None and any("fetch" in w for w in wheels):
+                    why = self._fetch_wheels(desired, conn, made.python, wheels)
+                    wheels = None if why else wheels
                 shared.settle(wheels, why, path)
             finally:
                 shared.settle(None, "the first venv's pip install failed")
@@ -469,6 +474,40 @@ class VenvProvider(Provider):
                 self._write_marks(project, desired, path, conn, "created", complete=False)
         self._install(desired, path, conn, packages, progress, has_pip=True, made_by_uv=False,
                       venv_exec=made.python)
+
+    def _fetch_wheels(self, desired: Desired, conn: Connection, venv_exec: str,
+                      wheels: list[dict[str, Any]]) -> str:
+        """Bring the wheels pip took over HTTP(S) into the host's wheel cache, all in one
+        `pip download --no-deps` (pip's own index settings, proxies, certificates and
+        credentials); "" when they are there, else why not."""
+        if conn.is_local:
+            cache = cache_dir(os.path.expanduser("~"), dict(os.environ))
+        else:
+            cache = cache_dir(conn.expand_user("~"), {})
+        missing = [(url, name, final) for url, name, final in fetch_plan(wheels, cache)
+                   if not conn.exists(final)]
+        if not missing:
+            return ""
+        import uuid
+
+        staging = f"{cache}/.fetching-{uuid.uuid4().hex}"
+        try:
+            conn.makedirs(staging)
+            argv = [*pip_argv(conn, venv_exec), "download", "--quiet", "--no-deps",
+                    "--dest", staging, *[url for url, _, _ in missing]]
+            env = {**TOOL_ENV, **self._index_env(desired.model)}
+            if not self._run_quietly(conn, argv, env, 1800).ok:
+                return "pip could not fetch the wheels again"
+            for _, name, final in missing:
+                conn.makedirs(os.path.dirname(final))
+                if not conn.run(["mv", "-f", "--", f"{staging}/{name}", final],
+                                timeout=60).ok:
+                    return f"{name} could not be kept in {cache}"
+        except (OSError, ProviderError) as exc:  # the other venvs run pip themselves
+            return f"the wheel cache {cache} is not usable: {exc}"
+        finally:
+            conn.run(["rm", "-rf", "--", staging], timeout=600)
+        return ""
 
     def _interpreter(self, desired: Desired, conn: Connection, backend: str) -> str:
         wanted = desired.spec.get("python")

@@ -87,7 +87,11 @@ def file_url_path(url: str) -> str | None:
 
 def wheels_from_report(report: Any, seeded: set[str]) -> tuple[list[dict[str, Any]] | None,
                                                                  str]:
-    """The wheels pip installed, as seed.install_wheels takes them; or None and why not."""
+    """The wheels pip installed, as seed.install_wheels takes them; or None and why not.
+
+    A wheel pip took from an index or a find-links page over HTTP(S) has "fetch" (its URL,
+    which pip's report gives without a password) and the file name as "path": see
+    `fetch_plan`."""
     if not isinstance(report, dict) or report.get("version") != "1" or \
             not isinstance(report.get("install"), list):
         return None, "pip's report is not in a format decl knows"
@@ -101,8 +105,16 @@ def wheels_from_report(report: Any, seeded: set[str]) -> tuple[list[dict[str, An
         url = str(info.get("url", ""))
         archive = info.get("archive_info")
         path = file_url_path(url)
+        fetch = None
+        parts = urllib.parse.urlsplit(url)
+        # from an index or find-links page: fetched once for all venvs, by a command line
+        # that must hold no secret (no user info, no query string such as a signed URL's)
+        if path is None and not item.get("is_direct") and parts.scheme in ("http", "https") \
+                and "@" not in parts.netloc and not parts.query and not parts.fragment:
+            fetch = url
+            path = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
         if not isinstance(archive, dict) or path is None or not path.endswith(".whl"):
-            return None, f"{name} was not installed from a wheel file on this host"
+            return None, f"{name} was not installed from a wheel file"
         sha256 = (archive.get("hashes") or {}).get("sha256")
         if not sha256 and str(archive.get("hash", "")).startswith("sha256="):
             sha256 = str(archive["hash"]).split("=", 1)[1]
@@ -111,6 +123,29 @@ def wheels_from_report(report: Any, seeded: set[str]) -> tuple[list[dict[str, An
         # pip writes direct_url.json for a direct reference: DirectUrl.to_json() of the
         # same dict the report holds (sorted keys, json's default separators).
         direct = json.dumps(info, sort_keys=True) if item.get("is_direct") else None
-        wheels.append({"path": path, "sha256": sha256, "requested": bool(item.get("requested")),
-                       "direct_url": direct})
+        entry = {"path": path, "sha256": sha256, "requested": bool(item.get("requested")),
+                 "direct_url": direct}
+        if fetch:
+            entry["fetch"] = fetch  # `path` is then the file's name only
+        wheels.append(entry)
     return wheels, ""
+
+
+def cache_dir(home: str, env: dict[str, str]) -> str:
+    """Where fetched wheels are kept on a POSIX host: $XDG_CACHE_HOME/decl/wheels, else
+    ~/.cache/decl/wheels; each as <sha256>/<file name>."""
+    base = env.get("XDG_CACHE_HOME") or f"{home.rstrip('/')}/.cache"
+    return f"{base}/decl/wheels"
+
+
+def fetch_plan(wheels: list[dict[str, Any]], cache: str) -> list[tuple[str, str, str]]:
+    """(URL, file name, final path) of each wheel still to fetch; sets every wheel's
+    "path" to its place in `cache` (named by its sha256, so a file there is that wheel)."""
+    plan = []
+    for wheel in wheels:
+        url = wheel.pop("fetch", None)
+        if url:
+            name = str(wheel["path"])
+            wheel["path"] = f"{cache}/{wheel['sha256']}/{name}"
+            plan.append((str(url), name, str(wheel["path"])))
+    return plan
