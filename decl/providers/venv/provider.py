@@ -445,7 +445,7 @@ class VenvProvider(Provider):
                               extra=["--report", report])
                 try:
                     data = json.loads(conn.read_file(report))
-                except (OSError, ValueError):
+                except (OSError, ValueError, ProviderError):
                     data = None
                 wheels, why = wheels_from_report(data, {canonical(n) for n in made.seeded})
                 if wheels is not None and any("fetch" in w for w in wheels):
@@ -456,7 +456,7 @@ class VenvProvider(Provider):
                 shared.settle(None, "the first venv's pip install failed")
                 try:
                     conn.remove(report)
-                except OSError:
+                except (OSError, ProviderError):
                     pass
             return
         shared.done.wait()
