@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -59,6 +60,8 @@ from decl.providers.venv.sharing import (
 # On a remote host the index is in the remote user's default state dir; on this machine it
 # follows DECL_STATE_DIR / XDG_STATE_HOME like every file decl keeps (decl.files.state_dir).
 REMOTE_INDEX_DIR = "~/.local/state/decl/venvs"
+# Why a venv was filled by pip rather than from the first one's wheels (`decl --debug`).
+log = logging.getLogger("decl.venv")
 TOOL_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
             "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 
@@ -451,6 +454,9 @@ class VenvProvider(Provider):
                 if wheels is not None and any("fetch" in w for w in wheels):
                     why = self._fetch_wheels(desired, conn, made.python, wheels)
                     wheels = None if why else wheels
+                if why:
+                    log.debug("%s: the other new venvs like it run pip: %s", desired.address,
+                              why)
                 shared.settle(wheels, why, path)
             finally:
                 shared.settle(None, "the first venv's pip install failed")
@@ -467,6 +473,7 @@ class VenvProvider(Provider):
                 count = len(shared.wheels)
                 progress(f"installed {count} package{'s' if count != 1 else ''}", 1.0)
                 return
+            log.debug("%s: pip fills it: %s", desired.address, answer.get("why"))
             if answer.get("touched"):  # half-filled: start again from an empty venv
                 conn.run(["rm", "-rf", "--", path], timeout=600).check(
                     f"{desired.address}: removing the half-made {path}")
