@@ -237,3 +237,41 @@ def test_a_no_op_plan_is_one_login_and_one_command_per_host(sshd_factory, wheels
         assert seen.count("Accepted publickey") == 1, seen
         assert seen.count("Starting session:") == 1, seen
         assert "Starting session: command" in seen
+
+
+def test_new_venvs_with_pip_on_a_host_share_one_pip_run(sshd_factory, wheels, tmp_path,  # noqa: F811
+                                                        project):
+    """On a remote host too the first venv's pip chooses the wheels and the host's python
+    unpacks them into the others (seed.py run with `-c`): one pip process for three."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import json, os, sys\n"
+        "with open(os.environ['DECL_TEST_PYTHON_LOG'], 'a') as f:\n"
+        "    f.write(json.dumps(sys.argv) + '\\n')\n")
+    log = tmp_path / "pythons.log"
+    server = sshd_factory(env={**REMOTE_ENV, "PYTHONPATH": str(hook),
+                               "DECL_TEST_PYTHON_LOG": str(log)})
+    hosts = {"box": server.manifest_host(python=sys.executable)}
+    paths = [tmp_path / f"env{i}" for i in range(3)]
+    venvs = {p.name: venv_entry(p, wheels, ["alpha==1.0", "beta"], pip=True) for p in paths}
+    manifest = write_manifest(tmp_path / "decl.yaml", project, hosts, venvs, "box")
+
+    done = decl("apply", "-y", "-f", manifest)
+    assert done.returncode == 0, done.stdout + done.stderr
+    argvs = [json.loads(line) for line in log.read_text().splitlines()]
+    pips = [a for a in argvs if "install" in a and a[0] != "-c"]
+    assert len(pips) == 1 and "--report" in pips[0], pips
+    unpacked = [a for a in argvs if a[0] == "-c" and '"install"' in a[-1]]
+    assert len(unpacked) == 2, argvs
+    for path in paths:
+        assert installed(str(path)).items() >= {"alpha": "1.0", "beta": "1.0",
+                                                "gamma": "1.0"}.items()
+        site = next(path.glob("lib/python*/site-packages"))
+        assert (site / "beta" / "__pycache__").is_dir()  # byte-compiled, as pip does
+        assert (site / "beta-1.0.dist-info" / "REQUESTED").exists()
+        assert not (site / "gamma-1.0.dist-info" / "REQUESTED").exists()
+        check = subprocess.run([str(path / "bin" / "pip"), "check"], capture_output=True,
+                               text=True, env={**os.environ, **CLEAN_PIP_ENV})
+        assert check.returncode == 0, check.stdout + check.stderr
+    assert decl("plan", "-f", manifest, "--detailed-exitcode").returncode == 0

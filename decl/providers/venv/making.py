@@ -14,7 +14,7 @@ import json
 import os
 import pathlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from decl.connections.base import Connection
 from decl.errors import ProviderError
@@ -42,10 +42,14 @@ def is_decls_interpreter(python: str) -> bool:
 
 @dataclass(frozen=True)
 class Made:
-    """How a venv was made: `seeded` (unpacked wheels) or `ensurepip` (python -m venv)."""
+    """How a venv was made: `seeded` (unpacked wheels) or `ensurepip` (python -m venv);
+    when seeded, the versions unpacked and the venv's interpreter as its pip script names
+    it (the path pip, run that way, writes into the scripts it makes)."""
 
     how: str
     why: str = ""
+    seeded: dict[str, str] = field(default_factory=dict)
+    python: str | None = None
 
 
 def make_venv(conn: Connection, python: str, path: str, *, system_site_packages: bool,
@@ -68,7 +72,10 @@ def make_venv(conn: Connection, python: str, path: str, *, system_site_packages:
             answer = {"ok": False, "made": True,
                       "why": (result.err or result.out).strip()[-300:] or "no answer"}
     if answer.get("ok"):
-        return Made("seeded")
+        seeded = answer.get("seeded")
+        python_used = answer.get("python")
+        return Made("seeded", seeded=dict(seeded) if isinstance(seeded, dict) else {},
+                    python=str(python_used) if python_used else None)
     if answer.get("made") or conn.exists(path):
         conn.run(["rm", "-rf", "--", path], timeout=600).check(
             f"{what}: removing the half-made {path}")
@@ -112,6 +119,40 @@ def pip_argv(conn: Connection, venv_python: str) -> list[str]:
     if runner:
         return [venv_python, runner]
     return [venv_python, "-m", "pip"]
+
+
+def runner_pip_version() -> str | None:
+    """The version of the pip `local_pip_runner` runs (decl's interpreter's pip)."""
+    try:
+        from importlib.metadata import version
+
+        return version("pip")
+    except Exception:  # noqa: BLE001 - no pip metadata: unknown
+        return None
+
+
+def install_wheels(conn: Connection, python: str, path: str, venv_exec: str,
+                   wheels: list[dict[str, object]], model: str,
+                   env: dict[str, str]) -> dict[str, object]:
+    """Unpack `wheels` into the venv at `path` with seed.py's installer, run by `python`
+    (the interpreter that made the venv): in decl's process when that is decl's own.
+    `model`: the venv pip filled with them (the RECORDs must match)."""
+    if conn.is_local and is_decls_interpreter(python):
+        from decl.providers.venv import seed
+
+        try:
+            return seed.install_wheels(path, venv_exec, wheels, model)
+        except Exception as exc:  # noqa: BLE001 - the caller makes the venv again
+            return {"ok": False, "why": f"{type(exc).__name__}: {exc}", "touched": True}
+    request = {"install": {"path": path, "python": venv_exec, "wheels": wheels,
+                           "model": model}}
+    result = conn.run([python, "-c", seed_source(), json.dumps(request)], env=env, timeout=1800)
+    try:
+        answer: dict[str, object] = json.loads(result.out.strip().splitlines()[-1])
+        return answer
+    except (ValueError, IndexError):
+        return {"ok": False, "touched": True,
+                "why": (result.err or result.out).strip()[-300:] or "no answer"}
 
 
 def check_no_such_python(found: str | None, wanted: str, what: str, host: str) -> str:

@@ -4,7 +4,8 @@ It reads, for every venv path asked about and every path in the project's index 
 host: pyvenv.cfg, decl's mark file, and the installed distributions' metadata (name,
 version, Requires-Dist) straight from site-packages, without starting pip. It prints one
 JSON document. Input (JSON on stdin): {"paths": [...], "index": "path of the index file",
-"interpreters": [...], "scan": [directories whose venv subdirectories to read too]}. On the local host the same code runs in decl's own process.
+"interpreters": [...], "scan": [directories whose venv subdirectories to read too]}.
+On the local host the same code runs in decl's own process.
 """
 
 from __future__ import annotations

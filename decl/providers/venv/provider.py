@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,30 +20,50 @@ from decl.core.resource import Desired, Marks, Observed
 from decl.core.traits import KindTraits, Policy
 from decl.errors import FieldError, ManifestError, ProviderError
 from decl.files import state_dir
-from decl.platforms import LINUX, current_system, venv_python
 from decl.manifest.model import Venv
+from decl.platforms import LINUX, current_system, venv_python
 from decl.providers.base import (
-    OwnedName,
-    OwnedPath,
     Availability,
     DesiredContext,
     Discovery,
     ImportNotSupported,
     ImportScope,
     Operation,
+    OwnedPath,
     Progress,
     Provider,
     ensure_owned,
 )
 from decl.providers.venv.install_progress import InstallProgress
-from decl.providers.venv.making import check_no_such_python, make_venv, pip_argv
+from decl.providers.venv.making import (
+    Made,
+    check_no_such_python,
+    install_wheels,
+    local_pip_runner,
+    make_venv,
+    pip_argv,
+    runner_pip_version,
+)
 from decl.providers.venv.probe import CHECKED_SCRIPT, FLAGS, MARK_FILE, SCRIPT, survey_here
+from decl.providers.venv.sharing import (
+    PIP_WITH_REPORT,
+    REPORT_NAME,
+    Resolutions,
+    cache_dir,
+    canonical,
+    fetch_plan,
+    version_tuple,
+    wheels_from_report,
+)
+
 # decl.providers.venv.requirements (packaging) is imported where it is used: `decl
 # validate` loads this module for the provider's hooks but never parses a requirement.
 
 # On a remote host the index is in the remote user's default state dir; on this machine it
 # follows DECL_STATE_DIR / XDG_STATE_HOME like every file decl keeps (decl.files.state_dir).
 REMOTE_INDEX_DIR = "~/.local/state/decl/venvs"
+# Why a venv was filled by pip rather than from the first one's wheels (`decl --debug`).
+log = logging.getLogger("decl.venv")
 TOOL_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
             "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 
@@ -75,6 +96,7 @@ class VenvProvider(Provider):
     def __init__(self) -> None:
         self._index_lock = threading.Lock()
         self._tools: dict[tuple[str, str], str | None] = {}
+        self._resolutions = Resolutions()
 
     # -- desired ------------------------------------------------------------------------
 
@@ -416,11 +438,9 @@ class VenvProvider(Provider):
         # The index first: a state file that cannot be written stops before any change.
         self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
         progress(f"creating the venv with {backend} ({python})", None)
+        made: Made | None = None
         if backend == "venv":
-            made = make_venv(conn, python, path, system_site_packages=model.system_site_packages,
-                             with_pip=bool(with_pip), env=TOOL_ENV, what=desired.address)
-            if made.why:
-                progress(f"made with ensurepip ({made.why})", None)
+            made = self._make(desired, conn, python, path, bool(with_pip), progress)
         else:
             argv = [uv or "uv", "venv", "--python", python, "--no-config", "--quiet"]
             if with_pip:
@@ -436,9 +456,114 @@ class VenvProvider(Provider):
         packages = list(desired.spec["packages"].values())
         if packages:
             progress(f"installing {len(packages)} package(s)", 0.0)
-            self._install(desired, path, conn, packages, progress, has_pip=bool(with_pip),
-                          made_by_uv=backend == "uv")
+            if made is not None and made.how == "seeded" and with_pip:
+                self._fill_seeded(project, desired, path, conn, packages, progress, python,
+                                  made)
+            else:
+                self._install(desired, path, conn, packages, progress, has_pip=bool(with_pip),
+                              made_by_uv=backend == "uv")
         self._write_marks(project, desired, path, conn, "created")
+
+    def _make(self, desired: Desired, conn: Connection, python: str, path: str,
+              with_pip: bool, progress: Progress) -> Made:
+        """A stdlib venv at `path` (seeded, or by `python -m venv` when that fails)."""
+        model: Venv = desired.model
+        made = make_venv(conn, python, path, system_site_packages=model.system_site_packages,
+                         with_pip=with_pip, env=TOOL_ENV, what=desired.address)
+        if made.why:
+            progress(f"made with ensurepip ({made.why})", None)
+        return made
+
+    def _fill_seeded(self, project: str, desired: Desired, path: str, conn: Connection,
+                     packages: list[str], progress: Progress, python: str, made: Made) -> None:
+        """Install packages into a venv fresh from the seeding: the first such venv of a
+        kind by pip (with --report), the others of this run by unpacking the same wheels
+        (decl/providers/venv/sharing.py); pip again whenever that cannot be done exactly."""
+        model: Venv = desired.model
+        runner = conn.is_local and local_pip_runner() is not None
+        pip_version = runner_pip_version() if runner else made.seeded.get("pip")
+        if version_tuple(pip_version) < PIP_WITH_REPORT or not made.python:
+            self._install(desired, path, conn, packages, progress, has_pip=True,
+                          made_by_uv=False, venv_exec=made.python)
+            return
+        key = (conn.host, python, model.system_site_packages, tuple(packages), model.index_url,
+               tuple(model.extra_index_urls), tuple(model.find_links), model.no_index)
+        shared, leader = self._resolutions.claim(key)
+        if leader:
+            report = f"{path}/{REPORT_NAME}"
+            try:
+                self._install(desired, path, conn, packages, progress, has_pip=True,
+                              made_by_uv=False, venv_exec=made.python,
+                              extra=["--report", report])
+                try:
+                    data = json.loads(conn.read_file(report))
+                except (OSError, ValueError, ProviderError):
+                    data = None
+                wheels, why = wheels_from_report(data, {canonical(n) for n in made.seeded})
+                if wheels is not None and any("fetch" in w for w in wheels):
+                    why = self._fetch_wheels(desired, conn, made.python, wheels)
+                    wheels = None if why else wheels
+                if why:
+                    log.debug("%s: the other new venvs like it run pip: %s", desired.address,
+                              why)
+                shared.settle(wheels, why, path)
+            finally:
+                shared.settle(None, "the first venv's pip install failed")
+                try:
+                    conn.remove(report)
+                except (OSError, ProviderError):
+                    pass
+            return
+        shared.done.wait()
+        if shared.wheels is not None:
+            answer = install_wheels(conn, python, path, made.python, shared.wheels,
+                                    shared.model, TOOL_ENV)
+            if answer.get("ok"):
+                count = len(shared.wheels)
+                progress(f"installed {count} package{'s' if count != 1 else ''}", 1.0)
+                return
+            log.debug("%s: pip fills it: %s", desired.address, answer.get("why"))
+            if answer.get("touched"):  # half-filled: start again from an empty venv
+                conn.run(["rm", "-rf", "--", path], timeout=600).check(
+                    f"{desired.address}: removing the half-made {path}")
+                made = self._make(desired, conn, python, path, True, progress)
+                self._write_marks(project, desired, path, conn, "created", complete=False)
+        self._install(desired, path, conn, packages, progress, has_pip=True, made_by_uv=False,
+                      venv_exec=made.python)
+
+    def _fetch_wheels(self, desired: Desired, conn: Connection, venv_exec: str,
+                      wheels: list[dict[str, Any]]) -> str:
+        """Bring the wheels pip took over HTTP(S) into the host's wheel cache, all in one
+        `pip download --no-deps` (pip's own index settings, proxies, certificates and
+        credentials); "" when they are there, else why not."""
+        if conn.is_local:
+            cache = cache_dir(os.path.expanduser("~"), dict(os.environ))
+        else:
+            cache = cache_dir(conn.expand_user("~"), {})
+        missing = [(url, name, final) for url, name, final in fetch_plan(wheels, cache)
+                   if not conn.exists(final)]
+        if not missing:
+            return ""
+        import uuid
+
+        staging = f"{cache}/.fetching-{uuid.uuid4().hex}"
+        try:
+            conn.makedirs(staging)
+            argv = [*pip_argv(conn, venv_exec), "download", "--quiet", "--no-deps",
+                    "--dest", staging, *[url for url, _, _ in missing]]
+            env = {**TOOL_ENV, **self._index_env(desired.model)}
+            if not self._run_quietly(conn, argv, env, 1800).ok:
+                return "pip could not fetch the wheels again"
+            for _, name, final in missing:
+                conn.makedirs(os.path.dirname(final))
+                if not conn.run(["mv", "-f", "--", f"{staging}/{name}", final],
+                                timeout=60).ok:
+                    return f"{name} could not be kept in {cache}"
+        except (OSError, ProviderError) as exc:  # the other venvs run pip themselves
+            return f"the wheel cache {cache} is not usable: {exc}"
+        finally:
+            conn.run(["rm", "-rf", "--", staging], timeout=600)
+        return ""
 
     def _interpreter(self, desired: Desired, conn: Connection, backend: str) -> str:
         wanted = desired.spec.get("python")
@@ -476,11 +601,13 @@ class VenvProvider(Provider):
                             private=[k for k in env if k not in TOOL_ENV])
 
     def _installer(self, venv_path: str, conn: Connection, has_pip: bool,
-                   made_by_uv: bool) -> tuple[list[str], bool]:
-        """argv prefix of `X install` / `X uninstall`, and whether it is uv."""
+                   made_by_uv: bool, venv_exec: str | None = None) -> tuple[list[str], bool]:
+        """argv prefix of `X install` / `X uninstall`, and whether it is uv. `venv_exec`:
+        the venv's interpreter as its own pip script names it, when known (pip writes that
+        path into the scripts it makes, as `VENV/bin/pip install` would)."""
         # A remote host is POSIX (the provider refuses others); this machine may be Windows.
         system = current_system() if conn.is_local else LINUX
-        python = venv_python(venv_path, system)
+        python = venv_exec or venv_python(venv_path, system)
         uv = self._uv(conn)
         if uv and (made_by_uv or not has_pip):
             return [uv, "pip", "{verb}", "--python", python, "--no-config"], True
@@ -489,14 +616,15 @@ class VenvProvider(Provider):
         return [self._python(conn), "-m", "pip", "--python", python, "{verb}"], False
 
     def _install(self, desired: Desired, venv_path: str, conn: Connection, packages: list[str],
-                 progress: Progress, *, has_pip: bool, made_by_uv: bool) -> None:
+                 progress: Progress, *, has_pip: bool, made_by_uv: bool,
+                 venv_exec: str | None = None, extra: list[str] | None = None) -> None:
         """Install packages, reporting how far the installer is in packages."""
-        prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv)
+        prefix, is_uv = self._installer(venv_path, conn, has_pip, made_by_uv, venv_exec)
         argv = [part.replace("{verb}", "install") for part in prefix]
         # A requirement that carries a secret (a URL with a token) goes in a 0600
         # requirements file, never on the command line.
         hidden = [p for p in packages if carries_secret(p)]
-        argv += [p for p in packages if p not in hidden]
+        argv += [*(extra or []), *(p for p in packages if p not in hidden)]
         reading = InstallProgress(len(packages), uv=is_uv)
 
         def on_line(line: str) -> None:
