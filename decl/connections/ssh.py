@@ -17,6 +17,8 @@
   channel, then closes the channel. On a `powershell` host only the `signal` request and
   the close are available.
 - Files over SFTP; writes are atomic (temporary name, then posix-rename).
+- EOF, `signal` and close of a channel go through decl.connections.ssh_channels, so that none
+  is sent after paramiko's answer to the server's CLOSE (sshd would drop the connection).
 - Thread-safe: channels of one transport are used from many threads; at most
   MAX_CHANNELS commands run at once per host (OpenSSH's MaxSessions defaults to 10).
 """
@@ -41,6 +43,7 @@ from decl.connections.base import CommandResult, CommandTimeout, Connection, Lin
 from decl.connections.filecache import FileCache
 from decl.connections.quoting import QuotingError, command_line, powershell_quote
 from decl.connections.secret_env import check_command_line
+from decl.connections.ssh_channels import OrderedTransport, close_channel, send_eof, send_signal
 from decl.connections.sshconfig import SshTarget, resolve
 from decl.errors import ConnectionFailed, ProviderError
 
@@ -296,7 +299,7 @@ def _open_socket(target: SshTarget, via: paramiko.Transport | None) -> Any:
 def open_transport(target: SshTarget, via: paramiko.Transport | None = None) -> paramiko.Transport:
     """Connect, verify the host key, authenticate. Raises ConnectionFailed with its kind."""
     sock = _open_socket(target, via)
-    transport = paramiko.Transport(sock)
+    transport = OrderedTransport(sock)
     transport.banner_timeout = target.connect_timeout
     transport.handshake_timeout = target.connect_timeout
     transport.auth_timeout = target.connect_timeout
@@ -503,7 +506,7 @@ class SshConnection(Connection):
             try:
                 return self._collect(channel, tuple(argv), input, timeout, on_line)
             finally:
-                channel.close()
+                close_channel(channel)
 
     def _collect(
         self,
@@ -518,7 +521,7 @@ class SshConnection(Connection):
             writer = threading.Thread(target=_feed, args=(channel, input), daemon=True)
             writer.start()
         else:
-            channel.shutdown_write()
+            send_eof(channel)
         out: list[bytes] = []
         err: list[bytes] = []
         marked = self.shell == "posix"
@@ -591,7 +594,7 @@ class SshConnection(Connection):
     def _kill(self, channel: paramiko.Channel, pid: int | None) -> None:
         """Signal the remote process group (TERM, then KILL), then close the channel."""
         for signal_name in ("TERM", "KILL"):
-            _send_signal(channel, signal_name)
+            send_signal(channel, signal_name)
             if pid is not None and pid > 1:
                 self._kill_group(pid, signal_name)
             end = time.monotonic() + KILL_GRACE
@@ -600,7 +603,7 @@ class SshConnection(Connection):
                 time.sleep(0.05)
             if channel.exit_status_ready() or channel.closed:
                 break
-        channel.close()
+        close_channel(channel)
 
     def _kill_group(self, pid: int, signal_name: str) -> None:
         transport = self._transport
@@ -609,11 +612,11 @@ class SshConnection(Connection):
         try:
             channel = transport.open_session(timeout=self.target.connect_timeout)
             channel.exec_command(self.command_line(["kill", f"-{signal_name}", "--", f"-{pid}"]))
-            channel.shutdown_write()
+            send_eof(channel)
             end = time.monotonic() + KILL_GRACE
             while not channel.exit_status_ready() and time.monotonic() < end:
                 time.sleep(0.02)
-            channel.close()
+            close_channel(channel)
         except (paramiko.SSHException, EOFError, OSError):
             pass
 
@@ -890,23 +893,7 @@ def _drain(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> Non
 def _feed(channel: paramiko.Channel, data: bytes) -> None:
     try:
         channel.sendall(data)
-        channel.shutdown_write()
+        send_eof(channel)
     except (OSError, EOFError, paramiko.SSHException):
         pass
 
-
-def _send_signal(channel: paramiko.Channel, name: str) -> None:
-    """RFC 4254 6.9 `signal` request; OpenSSH's sshd signals the command's process group."""
-    from paramiko.common import cMSG_CHANNEL_REQUEST
-    from paramiko.message import Message
-
-    message = Message()
-    message.add_byte(cMSG_CHANNEL_REQUEST)
-    message.add_int(channel.remote_chanid)
-    message.add_string("signal")
-    message.add_boolean(False)
-    message.add_string(name)
-    try:
-        channel.transport._send_user_message(message)
-    except (OSError, EOFError, paramiko.SSHException, AttributeError):
-        pass
