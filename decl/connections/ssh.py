@@ -20,13 +20,16 @@
 - EOF, `signal` and close of a channel go through decl.connections.ssh_channels, so that none
   is sent after paramiko's answer to the server's CLOSE (sshd would drop the connection).
 - Thread-safe: channels of one transport are used from many threads; at most
-  MAX_CHANNELS commands run at once per host (OpenSSH's MaxSessions defaults to 10).
+  MAX_CHANNELS commands run at once per host (OpenSSH's MaxSessions defaults to 10). A
+  session the host refuses (more sessions than its MaxSessions, with streams, SFTP and
+  kills) is asked for again, backing off, for up to SESSION_WAIT seconds.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import posixpath
 import select
@@ -48,9 +51,17 @@ from decl.connections.sshconfig import SshTarget, resolve
 from decl.errors import ConnectionFailed, ProviderError
 
 MAX_CHANNELS = 8
+# paramiko logs a refused channel at ERROR; without a handler Python would print it on
+# stderr (decl reports failures itself; `--debug` still shows paramiko's records).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 PID_PREFIX = "printf '\\036%s\\036' \"$$\"; "
 PID_MARK = b"\x1e"
 KILL_GRACE = 2.0
+# A host may refuse a new session while others are open (sshd's MaxSessions, 10 by default,
+# counts every session of the connection: commands, streams, SFTP, kills). Such a refusal
+# is retried (backing off up to SESSION_RETRY_MAX s between tries) for SESSION_WAIT s.
+SESSION_WAIT = 30.0
+SESSION_RETRY_MAX = 0.5
 _KNOWN_HOSTS_LOCK = threading.Lock()
 # Parsed known_hosts files and loaded private keys, shared by every connection of a run
 # (re-read when the file changes: decl.connections.filecache).
@@ -496,7 +507,7 @@ class SshConnection(Connection):
         with self._channels:
             transport = self._live_transport()
             try:
-                channel = transport.open_session(timeout=self.target.connect_timeout)
+                channel = self._open_session(transport)
                 channel.exec_command(line)
             except paramiko.ChannelException as exc:
                 raise ConnectionFailed(self.host, "unreachable",
@@ -591,6 +602,31 @@ class SshConnection(Connection):
             return CommandResult(argv, -1, stdout, b"".join(err))
         return CommandResult(argv, channel.recv_exit_status(), stdout, b"".join(err))
 
+    def _open_session(self, transport: paramiko.Transport,
+                      wait: float = SESSION_WAIT) -> paramiko.Channel:
+        """A new session channel; a refusal by the host is retried for `wait` seconds.
+
+        Raises paramiko.ChannelException when the host still refuses, SSHException/EOFError/
+        OSError when the connection is gone.
+        """
+        deadline = time.monotonic() + wait
+        pause = 0.02
+        while True:
+            try:
+                return transport.open_session(timeout=self.target.connect_timeout)
+            except paramiko.ChannelException:
+                if time.monotonic() + pause > deadline:
+                    raise
+            except paramiko.SSHException as exc:
+                # paramiko keeps one last error per transport: of two refusals at once, one
+                # gets the ChannelException and the other this, the connection still up.
+                if str(exc) != "Unable to open channel." or not transport.is_active():
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise paramiko.ChannelException(1, "refused") from None
+            time.sleep(pause)
+            pause = min(pause * 2, SESSION_RETRY_MAX)
+
     def _kill(self, channel: paramiko.Channel, pid: int | None) -> None:
         """Signal the remote process group (TERM, then KILL), then close the channel."""
         for signal_name in ("TERM", "KILL"):
@@ -610,7 +646,7 @@ class SshConnection(Connection):
         if transport is None or not transport.is_active():
             return
         try:
-            channel = transport.open_session(timeout=self.target.connect_timeout)
+            channel = self._open_session(transport, KILL_GRACE)
             channel.exec_command(self.command_line(["kill", f"-{signal_name}", "--", f"-{pid}"]))
             send_eof(channel)
             end = time.monotonic() + KILL_GRACE
@@ -629,8 +665,11 @@ class SshConnection(Connection):
         check_command_line(self.host, argv)
         transport = self._live_transport()
         try:
-            channel = transport.open_session(timeout=self.target.connect_timeout)
+            channel = self._open_session(transport)
             channel.exec_command(self.command_line(argv))
+        except paramiko.ChannelException as exc:
+            raise ConnectionFailed(self.host, "unreachable",
+                                   f"the host refused a new session: {exc.text}") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise self._lost(f"before running {argv[0]}", exc) from None
         return channel
@@ -654,7 +693,9 @@ class SshConnection(Connection):
             if self._sftp is None or self._sftp.get_channel() is None \
                     or self._sftp.get_channel().closed:
                 try:
-                    self._sftp = paramiko.SFTPClient.from_transport(transport)
+                    channel = self._open_session(transport)
+                    channel.invoke_subsystem("sftp")
+                    self._sftp = paramiko.SFTPClient(channel)
                 except (paramiko.SSHException, EOFError, OSError) as exc:
                     raise ConnectionFailed(self.host, "unreachable",
                                            f"SFTP is not available: {exc}") from None

@@ -8,6 +8,7 @@ connection. Against a real sshd on 127.0.0.1 (tests/sshd.py)."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import struct
 import threading
 import time
@@ -109,3 +110,40 @@ def test_a_signal_for_a_closed_channel_is_not_sent(server):
     finally:
         conn.close()
     assert "unknown channel" not in server.log(), server.log()
+
+
+class _Refusals(logging.Handler):
+    """Counts the channel opens the server refused (paramiko logs each one)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "open FAILED" in record.getMessage():
+            self.count += 1
+
+
+def test_more_sessions_than_the_hosts_max_sessions_all_succeed(sshd_factory,  # noqa: F811
+                                                              tmp_path):
+    server = sshd_factory(extra_config=["MaxSessions 3"])  # stream, SFTP, one more
+    refusals = _Refusals()
+    logging.getLogger("paramiko").addHandler(refusals)
+    conn = SshConnection.open("box", Host(**server.manifest_host()))
+    try:
+        stream = conn.exec_stream(["sh", "-c", "cat >/dev/null"])  # holds one session
+        target = str(tmp_path / "written")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=7) as pool:
+            runs = [pool.submit(conn.run, ["sh", "-c", f"sleep 0.3; echo {i}"])
+                    for i in range(6)]
+            write = pool.submit(conn.write_file, target, b"data")
+            results = [run.result(timeout=60) for run in runs]
+            write.result(timeout=60)
+        assert [(r.returncode, r.stdout) for r in results] == [
+            (0, f"{i}\n".encode()) for i in range(6)]
+        assert conn.read_file(target) == b"data"
+        stream.close()
+    finally:
+        conn.close()
+        logging.getLogger("paramiko").removeHandler(refusals)
+    assert refusals.count > 0  # the host did refuse sessions: its limit was in force
