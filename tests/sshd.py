@@ -167,7 +167,9 @@ def start_sshd(
     `host_key`/`client_key` reuse existing private keys (e.g. to restart the same server or to
     make a server with a different host key); otherwise new ones are made. `env` is set in
     every session (sshd `SetEnv`, merged with any SetEnv line of `extra_config`: sshd only
-    honours the first SetEnv line). Values may not contain spaces or quotes.
+    honours the first SetEnv line). Values may not contain spaces or quotes. An `extra_config`
+    line replaces the default line of the same keyword (sshd keeps a keyword's first value),
+    e.g. `MaxSessions 2`.
     """
     sshd_bin = find_sshd()
     if sshd_bin is None or shutil.which("ssh-keygen") is None:
@@ -212,10 +214,14 @@ def start_sshd(
     setenv = [] if source_bashrc else ["SHLVL=1"]
     setenv += [f"{k}={v}" for k, v in (env or {}).items()]
     for line in extra_config:
-        if line.split(None, 1)[0].lower() == "setenv":
+        keyword = line.split(None, 1)[0].lower()
+        if keyword == "setenv":
             setenv += line.split()[1:]
-        else:
-            lines.append(line)
+            continue
+        # sshd keeps the first value of a keyword: replace the default line, if any
+        lines = [kept for kept in lines if kept.split(None, 1)[0].lower() != keyword
+                 or keyword in ("port", "listenaddress", "hostkey")]
+        lines.append(line)
     if setenv:
         lines.append("SetEnv " + " ".join(setenv))
     if force_command:

@@ -300,8 +300,10 @@ class HostLock:
             self.conn.remote_tools = None
         channel, self._channel = self._channel, None
         if channel is not None:
+            from decl.connections.ssh_channels import send_eof
+
             try:
-                channel.shutdown_write()
+                send_eof(channel)
             except (OSError, EOFError):
                 pass
         return channel

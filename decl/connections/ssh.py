@@ -17,14 +17,19 @@
   channel, then closes the channel. On a `powershell` host only the `signal` request and
   the close are available.
 - Files over SFTP; writes are atomic (temporary name, then posix-rename).
+- EOF, `signal` and close of a channel go through decl.connections.ssh_channels, so that none
+  is sent after paramiko's answer to the server's CLOSE (sshd would drop the connection).
 - Thread-safe: channels of one transport are used from many threads; at most
-  MAX_CHANNELS commands run at once per host (OpenSSH's MaxSessions defaults to 10).
+  MAX_CHANNELS commands run at once per host (OpenSSH's MaxSessions defaults to 10). A
+  session the host refuses (more sessions than its MaxSessions, with streams, SFTP and
+  kills) is asked for again, backing off, for up to SESSION_WAIT seconds.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import posixpath
 import select
@@ -41,13 +46,22 @@ from decl.connections.base import CommandResult, CommandTimeout, Connection, Lin
 from decl.connections.filecache import FileCache
 from decl.connections.quoting import QuotingError, command_line, powershell_quote
 from decl.connections.secret_env import check_command_line
+from decl.connections.ssh_channels import OrderedTransport, close_channel, send_eof, send_signal
 from decl.connections.sshconfig import SshTarget, resolve
 from decl.errors import ConnectionFailed, ProviderError
 
 MAX_CHANNELS = 8
+# paramiko logs a refused channel at ERROR; without a handler Python would print it on
+# stderr (decl reports failures itself; `--debug` still shows paramiko's records).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 PID_PREFIX = "printf '\\036%s\\036' \"$$\"; "
 PID_MARK = b"\x1e"
 KILL_GRACE = 2.0
+# A host may refuse a new session while others are open (sshd's MaxSessions, 10 by default,
+# counts every session of the connection: commands, streams, SFTP, kills). Such a refusal
+# is retried (backing off up to SESSION_RETRY_MAX s between tries) for SESSION_WAIT s.
+SESSION_WAIT = 30.0
+SESSION_RETRY_MAX = 0.5
 _KNOWN_HOSTS_LOCK = threading.Lock()
 # Parsed known_hosts files and loaded private keys, shared by every connection of a run
 # (re-read when the file changes: decl.connections.filecache).
@@ -296,7 +310,7 @@ def _open_socket(target: SshTarget, via: paramiko.Transport | None) -> Any:
 def open_transport(target: SshTarget, via: paramiko.Transport | None = None) -> paramiko.Transport:
     """Connect, verify the host key, authenticate. Raises ConnectionFailed with its kind."""
     sock = _open_socket(target, via)
-    transport = paramiko.Transport(sock)
+    transport = OrderedTransport(sock)
     transport.banner_timeout = target.connect_timeout
     transport.handshake_timeout = target.connect_timeout
     transport.auth_timeout = target.connect_timeout
@@ -493,7 +507,7 @@ class SshConnection(Connection):
         with self._channels:
             transport = self._live_transport()
             try:
-                channel = transport.open_session(timeout=self.target.connect_timeout)
+                channel = self._open_session(transport)
                 channel.exec_command(line)
             except paramiko.ChannelException as exc:
                 raise ConnectionFailed(self.host, "unreachable",
@@ -503,7 +517,7 @@ class SshConnection(Connection):
             try:
                 return self._collect(channel, tuple(argv), input, timeout, on_line)
             finally:
-                channel.close()
+                close_channel(channel)
 
     def _collect(
         self,
@@ -518,7 +532,7 @@ class SshConnection(Connection):
             writer = threading.Thread(target=_feed, args=(channel, input), daemon=True)
             writer.start()
         else:
-            channel.shutdown_write()
+            send_eof(channel)
         out: list[bytes] = []
         err: list[bytes] = []
         marked = self.shell == "posix"
@@ -588,10 +602,35 @@ class SshConnection(Connection):
             return CommandResult(argv, -1, stdout, b"".join(err))
         return CommandResult(argv, channel.recv_exit_status(), stdout, b"".join(err))
 
+    def _open_session(self, transport: paramiko.Transport,
+                      wait: float = SESSION_WAIT) -> paramiko.Channel:
+        """A new session channel; a refusal by the host is retried for `wait` seconds.
+
+        Raises paramiko.ChannelException when the host still refuses, SSHException/EOFError/
+        OSError when the connection is gone.
+        """
+        deadline = time.monotonic() + wait
+        pause = 0.02
+        while True:
+            try:
+                return transport.open_session(timeout=self.target.connect_timeout)
+            except paramiko.ChannelException:
+                if time.monotonic() + pause > deadline:
+                    raise
+            except paramiko.SSHException as exc:
+                # paramiko keeps one last error per transport: of two refusals at once, one
+                # gets the ChannelException and the other this, the connection still up.
+                if str(exc) != "Unable to open channel." or not transport.is_active():
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise paramiko.ChannelException(1, "refused") from None
+            time.sleep(pause)
+            pause = min(pause * 2, SESSION_RETRY_MAX)
+
     def _kill(self, channel: paramiko.Channel, pid: int | None) -> None:
         """Signal the remote process group (TERM, then KILL), then close the channel."""
         for signal_name in ("TERM", "KILL"):
-            _send_signal(channel, signal_name)
+            send_signal(channel, signal_name)
             if pid is not None and pid > 1:
                 self._kill_group(pid, signal_name)
             end = time.monotonic() + KILL_GRACE
@@ -600,20 +639,20 @@ class SshConnection(Connection):
                 time.sleep(0.05)
             if channel.exit_status_ready() or channel.closed:
                 break
-        channel.close()
+        close_channel(channel)
 
     def _kill_group(self, pid: int, signal_name: str) -> None:
         transport = self._transport
         if transport is None or not transport.is_active():
             return
         try:
-            channel = transport.open_session(timeout=self.target.connect_timeout)
+            channel = self._open_session(transport, KILL_GRACE)
             channel.exec_command(self.command_line(["kill", f"-{signal_name}", "--", f"-{pid}"]))
-            channel.shutdown_write()
+            send_eof(channel)
             end = time.monotonic() + KILL_GRACE
             while not channel.exit_status_ready() and time.monotonic() < end:
                 time.sleep(0.02)
-            channel.close()
+            close_channel(channel)
         except (paramiko.SSHException, EOFError, OSError):
             pass
 
@@ -626,8 +665,11 @@ class SshConnection(Connection):
         check_command_line(self.host, argv)
         transport = self._live_transport()
         try:
-            channel = transport.open_session(timeout=self.target.connect_timeout)
+            channel = self._open_session(transport)
             channel.exec_command(self.command_line(argv))
+        except paramiko.ChannelException as exc:
+            raise ConnectionFailed(self.host, "unreachable",
+                                   f"the host refused a new session: {exc.text}") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise self._lost(f"before running {argv[0]}", exc) from None
         return channel
@@ -651,7 +693,9 @@ class SshConnection(Connection):
             if self._sftp is None or self._sftp.get_channel() is None \
                     or self._sftp.get_channel().closed:
                 try:
-                    self._sftp = paramiko.SFTPClient.from_transport(transport)
+                    channel = self._open_session(transport)
+                    channel.invoke_subsystem("sftp")
+                    self._sftp = paramiko.SFTPClient(channel)
                 except (paramiko.SSHException, EOFError, OSError) as exc:
                     raise ConnectionFailed(self.host, "unreachable",
                                            f"SFTP is not available: {exc}") from None
@@ -890,23 +934,7 @@ def _drain(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> Non
 def _feed(channel: paramiko.Channel, data: bytes) -> None:
     try:
         channel.sendall(data)
-        channel.shutdown_write()
+        send_eof(channel)
     except (OSError, EOFError, paramiko.SSHException):
         pass
 
-
-def _send_signal(channel: paramiko.Channel, name: str) -> None:
-    """RFC 4254 6.9 `signal` request; OpenSSH's sshd signals the command's process group."""
-    from paramiko.common import cMSG_CHANNEL_REQUEST
-    from paramiko.message import Message
-
-    message = Message()
-    message.add_byte(cMSG_CHANNEL_REQUEST)
-    message.add_int(channel.remote_chanid)
-    message.add_string("signal")
-    message.add_boolean(False)
-    message.add_string(name)
-    try:
-        channel.transport._send_user_message(message)
-    except (OSError, EOFError, paramiko.SSHException, AttributeError):
-        pass
