@@ -22,6 +22,7 @@ from decl.connections.hostlock import HostLock
 from decl.connections.ssh import SshConnection
 from decl.errors import LockHeldError
 from decl.manifest.model import Host
+from tests.e2e.test_host_lock import _wait_for_holder
 from tests.fakes.windows.harness import FAKES_BIN, FakeWindows
 from tests.sshd import sshd_factory  # noqa: F401 - a fixture
 
@@ -64,21 +65,12 @@ def _decl(args: list[str], state: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _wait_for_holder(holder: Path, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if holder.exists() and holder.read_text().strip():
-            return json.loads(holder.read_text())
-        time.sleep(0.05)
-    raise AssertionError("the first apply never took the host lock")
-
-
 def test_second_decl_is_refused_with_the_holder_named(tmp_path, winbox):
     fake, host, holder_file = winbox
     manifest = _manifest(tmp_path, host)
     first = _decl(["apply", "-y", "-f", manifest], tmp_path / "machine-a")
     try:
-        holder = _wait_for_holder(holder_file)
+        holder = _wait_for_holder(holder_file, timeout=60)
         assert holder["pid"] == first.pid and holder["host"] == socket.gethostname()
         second = _decl(["apply", "-y", "-f", manifest], tmp_path / "machine-b")
         out, err = second.communicate(timeout=120)
@@ -103,7 +95,7 @@ def test_the_lock_is_free_once_the_holder_is_killed(tmp_path, winbox):
     fake, host, holder_file = winbox
     manifest = _manifest(tmp_path, host)
     first = _decl(["apply", "-y", "-f", manifest], tmp_path / "machine-a")
-    _wait_for_holder(holder_file)
+    _wait_for_holder(holder_file, timeout=60)
     first.send_signal(signal.SIGKILL)
     first.communicate()
     # The connection closed with decl: sshd ends the session, the waiting PowerShell ends,

@@ -8,10 +8,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from decl.core.traits import KindTraits, Policy
-from decl.core.units import format_size
 from decl.providers.base import ValidateContext, ValidationProblem
 from decl.providers.esxi.config import MAX_DISKS, MIB, disk_devices
 from decl.providers.vmbase import VmOptions, VmSupport
+from decl.providers.vmspec import check_vm_field
 
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()+-]{0,79}$")
 PLAIN = re.compile(r"^[^\x00-\x1f\"|\[\]/\\]{1,80}$")
@@ -98,15 +98,6 @@ def desired_spec(name: str, model: Any, options: EsxiOptions) -> dict[str, Any]:
     }
 
 
-def check_field(path: str, before: Any, after: Any) -> str | None:
-    """Plan-time errors: a disk never shrinks."""
-    if path.startswith("disk_size.") and isinstance(before, int) and isinstance(after, int) \
-            and after < before:
-        return (f"disk {path.split('.', 1)[1]} cannot shrink from {format_size(before)} to "
-                f"{format_size(after)}: disks only grow")
-    return None
-
-
 TRAITS = KindTraits(
     policies={
         # The .vmx is edited with the VM powered off (edits made while it runs are lost at
@@ -125,5 +116,5 @@ TRAITS = KindTraits(
     destroys_data="its disks",
     has_run_state=True,
     size_fields=frozenset({"memory", "disk_size"}),
-    check=check_field,
+    check=check_vm_field,
 )

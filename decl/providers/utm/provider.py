@@ -54,7 +54,7 @@ from decl.providers.vmbase import (
     owned_in,
 )
 from decl.providers.vmimport import common_fields, is_manifest_name
-from decl.providers.vmspec import HostFacts, disk_names
+from decl.providers.vmspec import HostFacts, check_vm_field, disk_names
 
 MIB = 1024 * 1024
 UTMCTL_APP_PATH = "/Applications/UTM.app/Contents/MacOS/utmctl"
@@ -90,11 +90,11 @@ def digest(text: str) -> str:
 
 def check_utm_field(path: str, before: Any, after: Any) -> str | None:
     """Plan-time refusals: UTM cannot change a drive's size, and disks never shrink."""
+    shrink = check_vm_field(path, before, after)
+    if shrink is not None:
+        return shrink
     if path.startswith("disk_size.") and isinstance(before, int) and isinstance(after, int):
         dev = path.split(".", 1)[1]
-        if after < before:
-            return (f"disk {dev} cannot shrink from {format_size(before)} to "
-                    f"{format_size(after)}: disks only grow")
         return (f"disk {dev} cannot grow from {format_size(before)} to {format_size(after)}: "
                 "UTM cannot resize an existing drive through its scripting dictionary (a "
                 "drive's size is set when it is made); add a disk instead, or resize the "

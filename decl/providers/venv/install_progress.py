@@ -22,7 +22,8 @@ _UV_SHARE = {"Resolved": 0.3, "Prepared": 0.7, "Uninstalled": 0.8, "Installed": 
              "Audited": 1.0}
 
 
-def _canonical(name: str) -> str:
+def canonical(name: str) -> str:
+    """A project name as PEP 503 normalises it."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -32,9 +33,9 @@ def requirement_name(text: str) -> str | None:
     if "/" in text or text.endswith((".whl", ".tar.gz", ".zip")):
         base = text.rstrip("/").rsplit("/", 1)[-1]
         match = _NAME.match(base)
-        return _canonical(base.split("-", 1)[0]) if match else None
+        return canonical(base.split("-", 1)[0]) if match else None
     match = _NAME.match(text)
-    return _canonical(match.group(0)) if match else None
+    return canonical(match.group(0)) if match else None
 
 
 class InstallProgress:

@@ -34,7 +34,7 @@ from decl.providers.base import (
     Provider,
     ensure_owned,
 )
-from decl.providers.venv.install_progress import InstallProgress
+from decl.providers.venv.install_progress import InstallProgress, canonical
 from decl.providers.venv.making import (
     Made,
     check_no_such_python,
@@ -50,7 +50,6 @@ from decl.providers.venv.sharing import (
     REPORT_NAME,
     Resolutions,
     cache_dir,
-    canonical,
     fetch_plan,
     version_tuple,
     wheels_from_report,

@@ -18,9 +18,10 @@ import json
 import re
 import threading
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+from decl.providers.venv.install_progress import canonical
 
 # pip writes `--report` since 22.2; its format "1" is stable.
 PIP_WITH_REPORT = (22, 2)
@@ -72,17 +73,14 @@ def version_tuple(text: str | None) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def canonical(name: str) -> str:
-    """A project name as PEP 503 normalises it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def file_url_path(url: str) -> str | None:
     """The local path of a file:// URL (None for any other URL)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
         return None
-    return urllib.request.url2pathname(parsed.path)
+    from urllib.request import url2pathname  # http.client and ssl: only when needed
+
+    return url2pathname(parsed.path)
 
 
 def wheels_from_report(report: Any, seeded: set[str]) -> tuple[list[dict[str, Any]] | None,

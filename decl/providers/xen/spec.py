@@ -12,6 +12,7 @@ from decl.core.units import format_size
 from decl.manifest.model import Size
 from decl.providers.base import ValidateContext, ValidationProblem
 from decl.providers.vmbase import VmOptions, VmSupport
+from decl.providers.vmspec import check_vm_field
 
 MIB = 1024 * 1024
 PATH = re.compile(r"^/[^\x00-\x1f\"\\]*$")
@@ -128,15 +129,6 @@ def desired_spec(name: str, model: Any, options: XenOptions) -> dict[str, Any]:
     }
 
 
-def check_field(path: str, before: Any, after: Any) -> str | None:
-    """Plan-time errors: a disk never shrinks."""
-    if path.startswith("disk_size.") and isinstance(before, int) and isinstance(after, int) \
-            and after < before:
-        return (f"disk {path.split('.', 1)[1]} cannot shrink from {format_size(before)} to "
-                f"{format_size(after)}: disks only grow")
-    return None
-
-
 TRAITS = KindTraits(
     policies={
         # live up to maxvcpus/maxmem: going beyond them changes maxvcpus/maxmem too, whose
@@ -157,5 +149,5 @@ TRAITS = KindTraits(
     destroys_data="its disks",
     has_run_state=True,
     size_fields=frozenset({"memory", "maxmem", "disk_size"}),
-    check=check_field,
+    check=check_vm_field,
 )

@@ -262,9 +262,9 @@ def _matching(tokens: list[tuple[str, Any]], open_index: int) -> int:
     raise Unsupported("unbalanced parentheses")
 
 
-def _split_args(tokens: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
-    if not tokens:
-        return []
+def split_top_level(tokens: list[tuple[str, Any]], separator: str
+                    ) -> list[list[tuple[str, Any]]]:
+    """The token runs between `separator` tokens outside parentheses (empty runs kept)."""
     out: list[list[tuple[str, Any]]] = [[]]
     depth = 0
     for token in tokens:
@@ -272,8 +272,12 @@ def _split_args(tokens: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
             depth += 1
         elif token[0] == "RP":
             depth -= 1
-        if token[0] == "COMMA" and depth == 0:
+        if token[0] == separator and depth == 0:
             out.append([])
         else:
             out[-1].append(token)
     return out
+
+
+def _split_args(tokens: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
+    return split_top_level(tokens, "COMMA") if tokens else []

@@ -125,18 +125,7 @@ def tokenize(text: str) -> list[tuple[str, Any]]:
 
 def statements(tokens: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
     """Token lists of each statement (empty ones dropped)."""
-    out: list[list[tuple[str, Any]]] = [[]]
-    depth = 0
-    for token in tokens:
-        if token[0] == "LP":
-            depth += 1
-        elif token[0] == "RP":
-            depth -= 1
-        if token[0] == "SEP" and depth == 0:
-            out.append([])
-        else:
-            out[-1].append(token)
-    return [s for s in out if s]
+    return [s for s in dotnet.split_top_level(tokens, "SEP") if s]
 
 
 def value_of(token: tuple[str, Any]) -> Any:
