@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.e2e.test_host_lock import SLOW_PYTHON
 from tests.e2e.venv_helpers import CLEAN_PIP_ENV, decl, plan_json
 from tests.wheelhouse import standard_wheelhouse
 
@@ -32,9 +33,14 @@ def bare(path: pathlib.Path, wheels: pathlib.Path, packages: list[str], **extra)
 
 def test_second_apply_fails_fast_naming_the_first(tmp_path, wheels):
     manifest = tmp_path / "decl.yaml"
-    # A venv with pip (ensurepip) takes seconds to create: long enough to overlap.
-    manifest.write_text(manifest_text({"slow": {"path": str(tmp_path / "slow"),
-                                                "backend": "venv", "pip": True}}))
+    # A venv is made in a fraction of a second now: a Python that takes its time on
+    # `-m venv` keeps the first apply running long enough to overlap (as in test_host_lock).
+    slow_python = tmp_path / "slowpython"
+    slow_python.write_text(SLOW_PYTHON)
+    slow_python.chmod(0o755)
+    manifest.write_text(manifest_text({"slow": {
+        "path": str(tmp_path / "slow"), "python": str(slow_python), "backend": "venv",
+        "pip": False, "lifecycle": {"ignore_changes": ["python"]}}}))
     env = {**os.environ, **CLEAN_PIP_ENV}
     first = subprocess.Popen([sys.executable, "-m", "decl", "apply", "-y", "-f", str(manifest)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
