@@ -433,6 +433,8 @@ class VenvProvider(Provider):
         with_pip = desired.spec.get("pip")
         if with_pip is None:
             with_pip = backend == "venv"
+        if backend == "uv" or (uv and not with_pip):  # uv will run: its options, checked
+            uv_flags(model, desired.address)  # before anything is changed
         python = self._interpreter(desired, conn, backend)
         # The index first: a state file that cannot be written stops before any change.
         self._index(conn, desired.address, desired.spec["path"], add=True, project=project)
@@ -443,7 +445,7 @@ class VenvProvider(Provider):
         else:
             argv = [uv or "uv", "venv", "--python", python, "--no-config", "--quiet"]
             if with_pip:
-                argv.append("--seed")
+                argv += ["--seed", *uv_flags(model, desired.address)]
             argv += ["--system-site-packages"] if model.system_site_packages else []
             argv.append(path)
             env = {**TOOL_ENV, **(self._index_env(model) if with_pip else {})}
@@ -578,7 +580,10 @@ class VenvProvider(Provider):
 
     def _index_env(self, model: Venv) -> dict[str, str]:
         """Index settings for pip and uv as environment variables, never argv: an index URL
-        may carry a password, and a command line is readable by every user of the host."""
+        may carry a password, and a command line is readable by every user of the host.
+
+        pip splits PIP_FIND_LINKS on white space, uv splits UV_FIND_LINKS on commas; uv has
+        no variable for `--no-index` (uv_flags adds the option)."""
         env: dict[str, str] = {}
         if model.index_url:
             env["PIP_INDEX_URL"] = env["UV_INDEX_URL"] = model.index_url
@@ -586,9 +591,10 @@ class VenvProvider(Provider):
             env["PIP_EXTRA_INDEX_URL"] = env["UV_EXTRA_INDEX_URL"] = " ".join(
                 model.extra_index_urls)
         if model.find_links:
-            env["PIP_FIND_LINKS"] = env["UV_FIND_LINKS"] = " ".join(model.find_links)
+            env["PIP_FIND_LINKS"] = " ".join(model.find_links)
+            env["UV_FIND_LINKS"] = ",".join(model.find_links)
         if model.no_index:
-            env["PIP_NO_INDEX"] = env["UV_NO_INDEX"] = "1"
+            env["PIP_NO_INDEX"] = "1"
         return env
 
     def _run_quietly(self, conn: Connection, argv: list[str], env: dict[str, str],
@@ -623,7 +629,8 @@ class VenvProvider(Provider):
         # A requirement that carries a secret (a URL with a token) goes in a 0600
         # requirements file, never on the command line.
         hidden = [p for p in packages if carries_secret(p)]
-        argv += [*(extra or []), *(p for p in packages if p not in hidden)]
+        argv += [*(extra or []), *(uv_flags(desired.model, desired.address) if is_uv else []),
+                 *(p for p in packages if p not in hidden)]
         reading = InstallProgress(len(packages), uv=is_uv)
 
         def on_line(line: str) -> None:
@@ -691,6 +698,18 @@ def _interpreters(wanted: list[Desired]) -> list[str]:
     """The `python:` values given as a path or a command name (the survey resolves them)."""
     return [d.spec["python"] for d in wanted
             if d.spec.get("python") and not _is_version(d.spec["python"])]
+
+
+def uv_flags(model: Venv, address: str) -> list[str]:
+    """Index options uv takes on its command line only: `--no-index` (uv reads no variable
+    for it, and UV_NO_INDEX is silently ignored). A find_links entry holding a comma cannot
+    go through UV_FIND_LINKS, which uv splits on commas: refused before uv runs."""
+    with_comma = [n for n, link in enumerate(model.find_links, 1) if "," in link]
+    if with_comma:  # the entry is not shown: a URL may carry a token
+        raise ProviderError(f"{address}: find_links entry {with_comma[0]} holds a comma, and "
+                            "uv splits find_links on commas; rename it or use backend: venv "
+                            "(nothing was changed)")
+    return ["--no-index"] if model.no_index else []
 
 
 def _is_path(value: str) -> bool:
