@@ -17,7 +17,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 PEERS = {"venvs": ["ansible", "pyinfra", "by-hand"], "containers": ["compose", "ansible"],
          "fleet": ["ansible-f5", "ansible-f20", "pyinfra"]}
 DECLS = {"venvs": ["decl", "decl-p1"], "containers": ["decl", "decl-p1"], "fleet": ["decl"]}
-EXTRA = {"venvs": ["decl-uv"], "containers": [], "fleet": []}
+EXTRA = {"venvs": ["decl-uv"], "containers": ["loop-serial", "loop-p10"], "fleet": []}
 PHASES = {"venvs": [("create", "create"), ("noop", "no-op re-run")],
           "containers": [("create", "create"), ("noop", "no-op re-run")],
           "fleet": [("noop plan", "no-op plan"), ("noop apply", "no-op apply")]}
@@ -38,7 +38,11 @@ PARALLEL = {
     "containers": {"decl": "parallel: `--parallelism 10`",
                    "decl-p1": "serial: `--parallelism 1`",
                    "compose": "parallel: Compose's own (up to 64 at once)",
-                   "ansible": "serial: one looped task"},
+                   "ansible": "serial: one looped task",
+                   "loop-serial": "serial: a floor, not a peer (a bare docker SDK script: "
+                                  "network, then create + start each container; no plan, "
+                                  "marks or output)",
+                   "loop-p10": "parallel: the same floor script, 10 containers at once"},
     "fleet": {"decl": "parallel: 16 hosts discovered at once (`--discovery-parallelism`), "
                       "10 changes at once",
               "ansible-f5": "parallel: 5 forks", "ansible-f20": "parallel: 20 forks",
@@ -212,6 +216,13 @@ def targets(table: Table, slopes: dict[str, float]) -> list[str]:
     ratio_row("create 20 containers, `--parallelism 1` / Compose",
               table.median("containers", "decl-p1", 20, "create"),
               table.median("containers", "compose", 20, "create"), 1.0)
+    compose20 = table.median("containers", "compose", 20, "create")
+    for floor_tool, what in (("loop-p10", "10 at once"), ("loop-serial", "one at a time")):
+        floor20 = table.median("containers", floor_tool, 20, "create")
+        if floor20 is not None and compose20:
+            row(f"(floor, not a target) a bare create + start loop, {what} / Compose: no "
+                f"client working {what} goes below it",
+                f"{floor20:.2f} / {compose20:.2f} = {floor20 / compose20:.2f}", None)
     for result in table.by_key.values():
         if result["case"] == "containers" and result["phase"].startswith("noop x"):
             codes = result.get("note", "")

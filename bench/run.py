@@ -1,6 +1,6 @@
 """decl against Ansible, pyinfra and Docker Compose on the same work, in one run.
 
-    python3 bench/run.py                     # everything: ~15-20 min on 2 cores
+    python3 bench/run.py                     # every row of the page: ~40 min on 2 cores
     python3 bench/run.py --cases venvs --sizes 10 --merge    # redo one part, keep the rest
 
 Installs the peers into bench/.venv-peers (bench/peers.py; --no-install to skip), writes a
@@ -42,7 +42,10 @@ CASES = {"startup": startup.run_case, "venvs": venvs.run_case,
          "fleet": fleet.run_case, "parse": parse.run_case}
 NEEDS_DOCKER = {"containers"}
 # N of each case unless --sizes says otherwise (fleet: hosts; parse: megabytes).
-SIZES = {"startup": [1], "venvs": [1, 10, 50], "containers": [1, 10, 20, 50],
+# The defaults are the rows issue 14 sets targets for, so that one run of `python3
+# bench/run.py` gives every row of the results page (about 40 minutes on 2 cores, most of it
+# Ansible over 100 hosts); larger N with --sizes, e.g. `--cases venvs --sizes 1,10,50`.
+SIZES = {"startup": [1], "venvs": [10], "containers": [20],
          "plan": [1, 10, 50], "fleet": [20, 100], "parse": [1, 2, 4, 8]}
 
 

@@ -9,7 +9,13 @@ init, on that network), started. The image is built locally (`docker import`), n
   (`init: true`, `container_name`, one network).
 - Ansible: `community.docker.docker_network` then `community.docker.docker_container`
   looped over the N names (facts not gathered).
-Every tool's objects are named apart (d-/p-/c-/a- prefixes) and removed after each create.
+- loop-serial and loop-p10 (floors, not peers): a bare script on the docker SDK, in decl's
+  interpreter, that creates the network and then each missing container and starts it, one
+  at a time or 10 at a time, with no plan, marks, checks or output. No client that makes
+  these objects one at a time can be faster than loop-serial, nor one at 10 at a time
+  than loop-p10: the engine's own work sets them.
+Every tool's objects are named apart (d-/p-/c-/a-/s-/t- prefixes) and removed after each
+create.
 decl's `plan` on the converged containers is recorded too (case "plan").
 """
 
@@ -78,7 +84,45 @@ def ansible_files(ctx: Context, root: pathlib.Path, n: int) -> list[str]:
             f"ansible_python_interpreter={ctx.peers.python}", str(playbook)]
 
 
-PREFIX = {"decl": "d", "decl-p1": "p", "compose": "c", "ansible": "a"}
+LOOP = """\
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+
+threads, net, image, names = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+api = docker.from_env().api
+if not api.networks(names=[net]):
+    api.create_network(net)
+prefix = names[0].rsplit("-", 1)[0] + "-"
+running = {c["Names"][0].lstrip("/") for c in api.containers(filters={"name": "^" + prefix})}
+
+
+def make(name):
+    if name in running:
+        return
+    made = api.create_container(
+        image, command=COMMAND, name=name, host_config=api.create_host_config(init=True),
+        networking_config=api.create_networking_config({net: api.create_endpoint_config()}))
+    api.start(made["Id"])
+
+
+with ThreadPoolExecutor(threads) as pool:
+    list(pool.map(make, names))
+""".replace("COMMAND", repr(COMMAND))
+
+
+def loop_files(ctx: Context, root: pathlib.Path, n: int, prefix: str,
+               threads: int) -> list[str]:
+    """The floor script; returns its argv (decl's interpreter, the docker SDK decl uses)."""
+    script = root / "loop.py"
+    script.write_text(LOOP)
+    return [DECL[0], str(script), str(threads), f"{prefix}-net-{n}", IMAGE,
+            *names(f"{prefix}{n}-", n)]
+
+
+PREFIX = {"decl": "d", "decl-p1": "p", "compose": "c", "ansible": "a", "loop-serial": "s",
+          "loop-p10": "t"}
 
 
 def remove_all(ctx: Context, tool: str, n: int) -> None:
@@ -89,7 +133,7 @@ def remove_all(ctx: Context, tool: str, n: int) -> None:
     if ids:
         engine.docker("rm", "-f", *ids, check=True)
     nets = {"decl": f"d-net-{n}", "decl-p1": f"p-net-{n}", "compose": f"benchc{n}_net",
-            "ansible": f"a-net-{n}"}
+            "ansible": f"a-net-{n}", "loop-serial": f"s-net-{n}", "loop-p10": f"t-net-{n}"}
     engine.docker("network", "rm", nets[tool])
 
 
@@ -111,6 +155,8 @@ def tools(ctx: Context) -> dict[str, Callable]:
         chosen["compose"] = compose_files
     if ctx.peers.has("ansible"):
         chosen["ansible"] = ansible_files
+    chosen["loop-serial"] = lambda c, r, n: loop_files(c, r, n, "s", 1)
+    chosen["loop-p10"] = lambda c, r, n: loop_files(c, r, n, "t", 10)
     return chosen
 
 
