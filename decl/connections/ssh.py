@@ -47,6 +47,7 @@ from decl.connections.filecache import FileCache
 from decl.connections.quoting import QuotingError, command_line, powershell_quote
 from decl.connections.secret_env import check_command_line
 from decl.connections.ssh_channels import OrderedTransport, close_channel, send_eof, send_signal
+from decl.connections.ssh_jumps import JUMPS
 from decl.connections.sshconfig import SshTarget, resolve
 from decl.errors import ConnectionFailed, ProviderError
 
@@ -392,24 +393,22 @@ class SshConnection(Connection):
         return connection
 
     def _connect(self) -> None:
-        via: paramiko.Transport | None = None
-        jumps: list[paramiko.Transport] = []
+        # The jump hosts' connections are shared with every host behind the same chain
+        # (decl.connections.ssh_jumps): one login on a bastion, not one per host.
+        chain = self.target.jumps
         try:
-            for jump in self.target.jumps:
-                try:
-                    via = open_transport(jump, via)
-                except ConnectionFailed as exc:
-                    raise ConnectionFailed(
-                        self.host, exc.kind,
-                        f"jump host {jump.label}: {exc.detail}") from None
-                jumps.append(via)
-            try:
-                transport = open_transport(self.target, via)
-            except ConnectionFailed as exc:
-                raise ConnectionFailed(self.host, exc.kind, exc.detail) from None
+            jumps: list[paramiko.Transport] = JUMPS.acquire(chain, open_transport)
+        except ConnectionFailed as exc:
+            failed = next((j for j in chain if j.name == exc.host), None)
+            where = f"jump host {failed.label}: " if failed is not None else "jump host: "
+            raise ConnectionFailed(self.host, exc.kind, where + exc.detail) from None
+        try:
+            transport = open_transport(self.target, jumps[-1] if jumps else None)
+        except ConnectionFailed as exc:
+            JUMPS.release(chain)
+            raise ConnectionFailed(self.host, exc.kind, exc.detail) from None
         except BaseException:
-            for jump_transport in reversed(jumps):
-                jump_transport.close()
+            JUMPS.release(chain)
             raise
         self._transport = transport
         self._jumps = jumps
@@ -433,9 +432,9 @@ class SshConnection(Connection):
             except Exception:  # noqa: BLE001 - already broken
                 pass
         self._sftp = None
-        for transport in [self._transport, *reversed(self._jumps)]:
-            if transport is not None:
-                transport.close()
+        if self._transport is not None:
+            self._transport.close()
+            JUMPS.release(self.target.jumps)  # closed when no other host goes through them
         self._transport = None
         self._jumps = []
 

@@ -306,6 +306,35 @@ def test_through_a_jump_host(sshd, sshd_factory, tmp_path):  # noqa: F811
     assert "direct-tcpip" in sshd.log() or "Connection from" in inner.log()
 
 
+def test_hosts_behind_one_jump_host_share_one_login_on_it(sshd, sshd_factory, tmp_path):  # noqa: F811
+    """Six hosts discovered at once through one bastion: one login there (not six, which
+    would meet sshd's MaxStartups), a channel per host; the last host's close ends it."""
+    from decl.connections.ssh_jumps import JUMPS
+
+    inner = sshd_factory(client_key=sshd.identity_file)
+    known = tmp_path / "known_hosts"
+    known.write_text(Path(sshd.known_hosts).read_text() + Path(inner.known_hosts).read_text())
+    host = Host(**inner.manifest_host(known_hosts=str(known),
+                                      proxy_jump=f"{sshd.user}@127.0.0.1:{sshd.port}"))
+    jump_before, inner_before = accepted_logins(sshd), accepted_logins(inner)
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        connections = list(pool.map(lambda i: SshConnection.open(f"inner{i}", host), range(6)))
+        outputs = list(pool.map(lambda c: c.run(["echo", "hi"]).out, connections))
+    assert outputs == ["hi\n"] * 6
+    assert accepted_logins(sshd) == jump_before + 1
+    assert accepted_logins(inner) == inner_before + 6
+    assert JUMPS.open_count() == 1
+    for connection in connections[:-1]:
+        connection.close()
+    assert connections[-1].run(["echo", "still"]).out == "still\n"  # the bastion stays up
+    connections[-1].close()
+    assert JUMPS.open_count() == 0
+    again = SshConnection.open("inner-again", host)  # a later host logs in there anew
+    assert again.run(["true"]).ok
+    again.close()
+    assert accepted_logins(sshd) == jump_before + 2
+
+
 def test_the_users_ssh_config_is_read(sshd, tmp_path, monkeypatch):  # noqa: F811
     config = tmp_path / "ssh_config"
     config.write_text(f"Host labbox\n  HostName 127.0.0.1\n  Port {sshd.port}\n"
