@@ -99,3 +99,31 @@ def test_uv_refuses_a_find_links_entry_with_a_comma_before_any_change(tmp_path):
     assert "find_links entry 2 holds a comma" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert not venv.exists()
+
+
+def test_uv_seeds_pip_from_find_links_alone_when_no_index(tmp_path, counting_index):
+    """`backend: uv` with `pip: true`: uv's `--seed` takes pip (and, before Python 3.12,
+    setuptools and wheel) from find_links like any package; with no_index, never from an
+    index."""
+    import ensurepip
+    import sys
+
+    needs("uv")
+    index_url, asked = counting_index
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "alpha", "1.0")
+    for bundled in (pathlib.Path(ensurepip.__file__).parent / "_bundled").glob("*.whl"):
+        shutil.copy(bundled, wheels)
+    if sys.version_info < (3, 12):
+        make_wheel(wheels, "wheel", "0.42.0")  # uv seeds it too; not bundled with Python
+    venv = tmp_path / "env"
+    manifest = tmp_path / "decl.yaml"
+    manifest.write_text(json.dumps({"version": 1, "project": "indexopts", "venvs": {"tools": {
+        "path": str(venv), "backend": "uv", "pip": True, "packages": ["alpha"],
+        "index_url": index_url, "find_links": [str(wheels)], "no_index": True}}}))
+
+    done = decl("apply", "-y", "-f", str(manifest))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {"pip", "alpha"} <= set(installed(str(venv)))
+    assert asked == [], f"uv asked the index despite no_index: {asked}"
