@@ -220,8 +220,9 @@ def targets(table: Table, slopes: dict[str, float]) -> list[str]:
     for floor_tool, what in (("loop-p10", "10 at once"), ("loop-serial", "one at a time")):
         floor20 = table.median("containers", floor_tool, 20, "create")
         if floor20 is not None and compose20:
-            row(f"(floor, not a target) a bare create + start loop, {what} / Compose: no "
-                f"client working {what} goes below it",
+            row(f"(reference, not a target) a bare docker SDK create + start loop, {what} / "
+                "Compose: what the engine gives a client working that way (bench/floor_sweep.py "
+                "tries every concurrency)",
                 f"{floor20:.2f} / {compose20:.2f} = {floor20 / compose20:.2f}", None)
     for result in table.by_key.values():
         if result["case"] == "containers" and result["phase"].startswith("noop x"):
@@ -305,7 +306,8 @@ def render(document: dict, analysis: str = "", out_dir: pathlib.Path = HERE) -> 
              "which tools work in parallel. Verdicts are computed by bench/report.py from "
              "these figures.",
              "", "Runs that produced these figures: " + "; ".join(
-                 f"`{r['command']}` ({r['date']}, {r['seconds']} s)" for r in runs), ""]
+                 f"`{str(r['command']).strip()}` ({r['date']}, {r['seconds']} s)" for r in runs),
+             ""]
     for case in ("venvs", "containers", "fleet"):
         if not table.sizes(case):
             continue

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
     load = sampler.stop()
     document = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python3 bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python3 bench/run.py", *(sys.argv[1:] if argv is None else argv)]),
         "seconds": round(time.time() - started, 1),
         "settings": {"sizes": sizes or SIZES, "repeat": args.repeat,
                      "time_budget": args.time_budget, "parallelism": args.parallelism},

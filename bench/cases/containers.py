@@ -112,7 +112,7 @@ with ThreadPoolExecutor(threads) as pool:
 """.replace("COMMAND", repr(COMMAND))
 
 
-def loop_files(ctx: Context, root: pathlib.Path, n: int, prefix: str,
+def loop_files(ctx: Context | None, root: pathlib.Path, n: int, prefix: str,
                threads: int) -> list[str]:
     """The floor script; returns its argv (decl's interpreter, the docker SDK decl uses)."""
     script = root / "loop.py"
