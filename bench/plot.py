@@ -29,7 +29,8 @@ PANELS = [("venvs", "create", "venvs: create from nothing"),
 STYLE = {"decl": ("tab:blue", "o"), "decl-p1": ("tab:blue", "x"), "decl-uv": ("tab:cyan", "o"),
          "ansible": ("tab:red", "s"), "ansible-f5": ("tab:orange", "s"),
          "ansible-f20": ("tab:red", "s"), "pyinfra": ("tab:green", "^"),
-         "compose": ("tab:purple", "D"), "by-hand": ("tab:gray", "v")}
+         "compose": ("tab:purple", "D"), "by-hand": ("tab:gray", "v"),
+         "loop-serial": ("tab:brown", "+"), "loop-p10": ("tab:olive", "+")}
 
 
 def series(results: list[dict], case: str, phase: str | None) -> dict[str, list[tuple]]:
@@ -44,6 +45,28 @@ def series(results: list[dict], case: str, phase: str | None) -> dict[str, list[
     return {k: sorted(v) for k, v in out.items()}
 
 
+def bars(ax, drawn: dict[str, list[tuple]], title: str) -> None:
+    """One N only: a horizontal bar per tool (median, whiskers min-max), its value written."""
+    labels = list(drawn)
+    n = drawn[labels[0]][0][0]
+    medians = [drawn[label][0][1] for label in labels]
+    low = [m - drawn[label][0][2] for m, label in zip(medians, labels, strict=True)]
+    high = [drawn[label][0][3] - m for m, label in zip(medians, labels, strict=True)]
+    colours = [STYLE.get(label, ("tab:gray", "x"))[0] for label in labels]
+    ax.barh(labels, medians, xerr=[low, high], color=colours, alpha=0.75, capsize=3)
+    for y, (median, label) in enumerate(zip(medians, labels, strict=True)):
+        ax.annotate(f"{median:.2f} s", (drawn[label][0][3], y), xytext=(6, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_title(f"{title} (N = {n})", fontsize=10)
+    ax.set_xlabel("seconds, log scale (median; whiskers: min-max)")
+    ax.set_xlim(right=max(drawn[label][0][3] for label in labels) * 2.5)  # room for labels
+    ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+
+
 def main(source: pathlib.Path, target: pathlib.Path) -> None:
     """Draw the panels that have data."""
     results = json.loads(source.read_text())["results"]
@@ -52,7 +75,11 @@ def main(source: pathlib.Path, target: pathlib.Path) -> None:
     rows = (len(panels) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(11, 3.8 * rows), squeeze=False)
     for ax, (case, phase, title) in zip(axes.flat, panels, strict=False):
-        for label, points in series(results, case, phase).items():
+        drawn = series(results, case, phase)
+        if len({p[0] for pts in drawn.values() for p in pts}) == 1:
+            bars(ax, drawn, title)
+            continue
+        for label, points in drawn.items():
             ns = [p[0] for p in points]
             colour, marker = STYLE.get(label, (None, "x"))
             ax.plot(ns, [p[1] for p in points], marker=marker, color=colour, label=label)
@@ -61,13 +88,14 @@ def main(source: pathlib.Path, target: pathlib.Path) -> None:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("N")
         ax.set_ylabel("seconds (median; band: min-max)")
-        ax.set_xscale("log")
+        ax.set_xscale("linear" if case == "parse" else "log")  # parse: linear in MB
         ax.set_yscale("log" if phase is not None else "linear")
         if phase is None:
             ax.set_ylim(bottom=0)
         ax.set_xticks(sorted({p[0] for pts in series(results, case, phase).values()
                               for p in pts}))
         ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.grid(True, which="both", alpha=0.3)

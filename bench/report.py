@@ -278,9 +278,10 @@ def machine_lines(document: dict) -> list[str]:
              "- Load average (1 min) during each case: " + "; ".join(
                  f"{case} {v['min']:.1f}–{v['max']:.1f} (mean {v['mean']:.1f})"
                  for case, v in document.get("load", {}).items()) +
-             " — the machine is shared with other engineers' test runs, so the absolute "
-             "figures carry their load; the ratios are taken in the same run, tool after "
-             "tool, repetition after repetition.",
+             " — the bench's own work counts in it (dockerd and containerd, the fleet's sshd "
+             "and remote Pythons, the peers' forks) beside whatever else ran on the machine, "
+             "so the absolute figures carry it; the ratios are taken in the same run, tool "
+             "after tool, repetition after repetition.",
              "- Versions:"]
     lines += [f"  - {tool}: `{version}`" for tool, version in machine["versions"].items()]
     return lines
