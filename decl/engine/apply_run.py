@@ -20,6 +20,7 @@ from decl.connections.reaper import REAPER
 from decl.core.plan import Plan
 from decl.core.planner import PlanOptions
 from decl.engine.executor import Executor, Reporter, Summary
+from decl.engine.journal_rotation import rotate_journal
 from decl.engine.recovery import kill_leftover_tools, leftovers, read_journal, start_token
 from decl.engine.session import Session, check_stale
 from decl.engine.statedir import (
@@ -69,6 +70,7 @@ def run_apply(
     host_locks: list[HostLock] = []
     try:
         host_locks = lock_remote_hosts(session, command)
+        rotate_journal(journal_path(session.project))  # bounded, under the project lock
         left = leftovers(read_journal(journal_path(session.project)))
         killed = kill_leftover_tools(left.processes)
         if killed:  # tools a dead apply left running (same pid and start time)

@@ -35,20 +35,49 @@ class Leftovers:
 
 
 def read_journal(path: str) -> list[dict[str, Any]]:
-    """The journal's records; a torn last line (the writer was killed) is skipped."""
+    """The journal's records, its previous generation (PATH.1, decl.engine.journal_rotation)
+    first; a torn last line (the writer was killed) is skipped."""
     records: list[dict[str, Any]] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    records.append(record)
-    except FileNotFoundError:
-        pass
+    for part in (f"{path}.1", path):
+        try:
+            with open(part, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict):
+                        records.append(record)
+        except FileNotFoundError:
+            pass
     return records
+
+
+def open_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records `leftovers` still needs, in their order (pure): the intents of makings
+    with no outcome or settlement after them, and the tools never seen ending."""
+    records = list(records)
+    making: dict[tuple[str, str], dict[str, Any]] = {}
+    running: dict[int, dict[str, Any]] = {}
+    for record in records:
+        event = record.get("event")
+        key = (str(record.get("address", "")), str(record.get("host", "")))
+        if event == "intent":
+            making.pop(key, None)
+            if record.get("action") in MAKING:
+                making[key] = record
+        elif event in OUTCOMES:
+            making.pop(key, None)
+        elif event == "settled":
+            for item in record.get("resources", []):
+                if isinstance(item, list) and len(item) == 2:
+                    making.pop((str(item[0]), str(item[1])), None)
+        elif event == "process" and isinstance(record.get("pid"), int):
+            running[record["pid"]] = record
+        elif event in ("process-end", "process-killed") and isinstance(record.get("pid"), int):
+            running.pop(record["pid"], None)
+    kept = {id(r) for r in [*making.values(), *running.values()]}
+    return [r for r in records if id(r) in kept]
 
 
 def leftovers(records: Iterable[dict[str, Any]]) -> Leftovers:
