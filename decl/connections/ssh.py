@@ -369,7 +369,6 @@ class SshConnection(Connection):
         self._sftp_lock = threading.Lock()
         self._channels = threading.BoundedSemaphore(MAX_CHANNELS)
         self._transport: paramiko.Transport | None = None
-        self._jumps: list[paramiko.Transport] = []
         self._sftp: paramiko.SFTPClient | None = None
         self._home: str | None = None
         self._closed = False
@@ -397,21 +396,19 @@ class SshConnection(Connection):
         # (decl.connections.ssh_jumps): one login on a bastion, not one per host.
         chain = self.target.jumps
         try:
-            jumps: list[paramiko.Transport] = JUMPS.acquire(chain, open_transport)
+            jumps = JUMPS.acquire(chain, open_transport)
         except ConnectionFailed as exc:
             failed = next((j for j in chain if j.name == exc.host), None)
             where = f"jump host {failed.label}: " if failed is not None else "jump host: "
             raise ConnectionFailed(self.host, exc.kind, where + exc.detail) from None
         try:
             transport = open_transport(self.target, jumps[-1] if jumps else None)
-        except ConnectionFailed as exc:
+        except BaseException as exc:
             JUMPS.release(chain)
-            raise ConnectionFailed(self.host, exc.kind, exc.detail) from None
-        except BaseException:
-            JUMPS.release(chain)
+            if isinstance(exc, ConnectionFailed):
+                raise ConnectionFailed(self.host, exc.kind, exc.detail) from None
             raise
         self._transport = transport
-        self._jumps = jumps
         self._sftp = None
 
     def _live_transport(self) -> paramiko.Transport:
@@ -436,7 +433,6 @@ class SshConnection(Connection):
             self._transport.close()
             JUMPS.release(self.target.jumps)  # closed when no other host goes through them
         self._transport = None
-        self._jumps = []
 
     def close(self) -> None:
         """Close the SFTP session, the transport and any jump transports."""

@@ -70,8 +70,9 @@ def run_apply(
     host_locks: list[HostLock] = []
     try:
         host_locks = lock_remote_hosts(session, command)
-        rotate_journal(journal_path(session.project))  # bounded, under the project lock
-        left = leftovers(read_journal(journal_path(session.project)))
+        records = read_journal(journal_path(session.project))
+        rotate_journal(journal_path(session.project), records=records)  # under the lock
+        left = leftovers(records)  # the same records, rotated or not
         killed = kill_leftover_tools(left.processes)
         if killed:  # tools a dead apply left running (same pid and start time)
             journal = Journal(session.project, uuid.uuid4().hex[:12], scrub=session.redactor)

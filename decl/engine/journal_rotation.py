@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Any
 
 from decl.engine.recovery import open_records, read_journal
 from decl.files import write_atomic
@@ -25,8 +26,10 @@ log = logging.getLogger(__name__)
 ROTATE_AT = 1_000_000  # bytes: about 5,000 records, read in ~20 ms
 
 
-def rotate_journal(path: str, limit: int = ROTATE_AT) -> bool:
+def rotate_journal(path: str, limit: int = ROTATE_AT,
+                   records: list[dict[str, Any]] | None = None) -> bool:
     """Rotate the journal at `path` when it has grown past `limit` bytes; whether it did.
+    `records`: the journal as the caller has just read it (read_journal), to read it once.
 
     Call it holding the project lock. A journal that cannot be rotated is left to grow
     (logged): recovery never depends on the rotation."""
@@ -35,7 +38,7 @@ def rotate_journal(path: str, limit: int = ROTATE_AT) -> bool:
             return False
     except OSError:
         return False
-    keep = open_records(read_journal(path))
+    keep = open_records(read_journal(path) if records is None else records)
     data = "".join(json.dumps(record, default=str, sort_keys=True) + "\n" for record in keep)
     try:
         os.replace(path, f"{path}.1")

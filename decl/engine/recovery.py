@@ -82,27 +82,11 @@ def open_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def leftovers(records: Iterable[dict[str, Any]]) -> Leftovers:
     """In-flight objects and unended tools, from journal records in order (pure)."""
-    making: dict[tuple[str, str], str] = {}
-    running: dict[int, dict[str, Any]] = {}
-    for record in records:
-        event = record.get("event")
-        address, host = str(record.get("address", "")), str(record.get("host", ""))
-        if event == "intent":
-            if record.get("action") in MAKING:
-                making[(address, host)] = str(record.get("run", ""))
-            else:
-                making.pop((address, host), None)
-        elif event in OUTCOMES:
-            making.pop((address, host), None)
-        elif event == "settled":
-            for item in record.get("resources", []):
-                if isinstance(item, list) and len(item) == 2:
-                    making.pop((str(item[0]), str(item[1])), None)
-        elif event == "process" and isinstance(record.get("pid"), int):
-            running[record["pid"]] = record
-        elif event in ("process-end", "process-killed") and isinstance(record.get("pid"), int):
-            running.pop(record["pid"], None)
-    return Leftovers(making, tuple(running.values()))
+    kept = open_records(records)
+    return Leftovers(
+        {(str(r.get("address", "")), str(r.get("host", ""))): str(r.get("run", ""))
+         for r in kept if r.get("event") == "intent"},
+        tuple(r for r in kept if r.get("event") == "process"))
 
 
 def start_token(pid: int, system: str | None = None) -> str | None:

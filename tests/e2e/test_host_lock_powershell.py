@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from decl.connections.hostlock import HostLock
 from decl.connections.ssh import SshConnection
 from decl.errors import LockHeldError
 from decl.manifest.model import Host
-from tests.e2e.test_host_lock import _wait_for_holder
+from tests.e2e.test_host_lock import _apply_once_the_lock_is_free, _wait_for_holder
 from tests.fakes.windows.harness import FAKES_BIN, FakeWindows
 from tests.sshd import sshd_factory  # noqa: F401 - a fixture
 
@@ -100,15 +99,9 @@ def test_the_lock_is_free_once_the_holder_is_killed(tmp_path, winbox):
     first.communicate()
     # The connection closed with decl: sshd ends the session, the waiting PowerShell ends,
     # and with it its handle: the exclusive open is gone.
-    deadline = time.monotonic() + 30
-    while True:
-        second = _decl(["apply", "-y", "-f", manifest], tmp_path / "machine-b")
-        out, err = second.communicate(timeout=180)
-        if second.returncode == 0 or time.monotonic() > deadline:
-            break
-        assert "is locked for project lab" in err, out + err
-        time.sleep(0.5)
-    assert second.returncode == 0, out + err
+    code, out, err = _apply_once_the_lock_is_free(_decl, manifest, tmp_path / "machine-b",
+                                                  "lab", within=30)
+    assert code == 0, out + err
     assert [vm["Name"] for vm in fake.load()["hyperv"]["vms"]] == ["web"]
 
 
